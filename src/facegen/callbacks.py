@@ -1,0 +1,96 @@
+"""Training callbacks: sample grids for people to look at, and checkpoint files that are written atomically."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from fsspec.implementations.local import LocalFileSystem
+from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from PIL import Image
+from torchvision.utils import make_grid
+
+from facegen.faceset import encode_orientation
+from facegen.io import atomic_save_with
+
+log = logging.getLogger(__name__)
+
+
+def sample_identities(num_identities: int, rows: int) -> list[int]:
+    """Pick ``rows`` identity indices spread evenly over all identities, always the same ones for a run."""
+    rows = min(rows, num_identities)
+    return sorted({round(i * (num_identities - 1) / max(1, rows - 1)) for i in range(rows)})
+
+
+@torch.no_grad()
+def draw_sample_grid(generator: torch.nn.Module, identities: list[int], num_identities: int, num_emotions: int, yaw: float = 0.0) -> torch.Tensor:
+    """Draw one row per identity and one column per emotion at ``yaw``; return a (C, H, W) grid in [0, 1]."""
+    device = next(generator.parameters()).device
+    rows, cols = len(identities), num_emotions
+    identity = torch.nn.functional.one_hot(torch.tensor(identities, device=device).repeat_interleave(cols), num_identities).float()
+    emotion = torch.eye(num_emotions, device=device).repeat(rows, 1)
+    orientation = encode_orientation(torch.full((rows * cols,), float(yaw), device=device))
+    was_training = generator.training
+    generator.eval()
+    images = generator(identity, emotion, orientation).float()
+    generator.train(was_training)
+    return make_grid(images.cpu(), nrow=cols, padding=2, pad_value=1.0)
+
+
+def save_png(grid: torch.Tensor, path: str | Path) -> None:
+    """Save a (C, H, W) tensor in [0, 1] as a PNG, written atomically."""
+    array = grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).squeeze(-1).numpy()
+    atomic_save_with(path, lambda stream: Image.fromarray(array).save(stream, format="PNG"))
+
+
+class SampleGrid(L.Callback):
+    """Every ``every_n_epochs`` epochs (and after the last), draws a fixed grid of faces: rows are a fixed
+    set of identities, columns each emotion, at ``yaw`` degrees. Saves it as a PNG in the run folder and logs
+    it to W&B. Under DDP only rank zero draws and logs."""
+
+    def __init__(self, every_n_epochs: int = 5, rows: int = 6, yaw: float = 0.0, folder: str | None = None) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"callbacks.sample_grid.every_n_epochs must be at least 1, got {every_n_epochs}")
+        self.every_n_epochs = every_n_epochs
+        self.rows = rows
+        self.yaw = yaw
+        self.folder = folder
+        self.last_path: Path | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        is_last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        if epoch % self.every_n_epochs and not is_last:
+            return
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        generator = pl_module.generator
+        identities = sample_identities(generator.num_identities, self.rows)
+        grid = draw_sample_grid(generator, identities, generator.num_identities, generator.num_emotions, self.yaw)
+
+        folder = Path(self.folder or trainer.default_root_dir) / "samples"
+        path = folder / f"epoch_{epoch:04d}.png"
+        save_png(grid, path)
+        self.last_path = path
+        log.info("sample grid for epoch %d saved to %s", epoch, path)
+
+        names = [pl_module.identity_names[i] for i in identities]
+        caption = f"epoch {epoch}; rows: identities {', '.join(names)}; columns: {', '.join(pl_module.emotion_names)}"
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="samples", images=[grid], caption=[caption], step=trainer.global_step)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes local checkpoints to a temporary name and renames them, so a kill mid-write never leaves a
+    truncated ``last.ckpt``. Remote paths (``s3://`` and the like) use Lightning's own writer."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if not isinstance(get_filesystem(path), LocalFileSystem):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        atomic_save_with(path, lambda stream: torch.save(checkpoint, stream))

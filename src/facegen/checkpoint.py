@@ -1,0 +1,88 @@
+"""Load a trained generator from a FaceGen checkpoint, without Lightning or the training data."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from facegen.generator import Generator
+from facegen.module import CHECKPOINT_FORMAT
+
+
+class CheckpointError(ValueError):
+    """A file that is missing, unreadable or not a FaceGen checkpoint."""
+
+
+@dataclass
+class LoadedGenerator:
+    generator: Generator
+    identity_names: list[str]
+    emotion_names: list[str]
+    epoch: int
+    global_step: int
+    path: Path
+
+    @property
+    def config(self) -> dict:
+        return {
+            "channels": self.generator.channels,
+            "width": self.generator.width,
+            "height": self.generator.height,
+        }
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """Accept a ``.ckpt`` file or a run folder (its ``checkpoints/last.ckpt``)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "last.ckpt", path / "last.ckpt"):
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"no last.ckpt in the run folder {path} (looked in {path / 'checkpoints'} and {path})")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}; pass a .ckpt file or a run folder")
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint file into a dict; raise CheckpointError for a truncated, corrupt or foreign file."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes), probably from an interrupted write; use another checkpoint")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}); it may be truncated or corrupt") from error
+    if not isinstance(checkpoint, dict) or "facegen" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a FaceGen checkpoint: it has no 'facegen' entry; pass a checkpoint written by train.py")
+    stored_format = checkpoint["facegen"].get("format")
+    if stored_format != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} has FaceGen checkpoint format {stored_format}, this version reads format {CHECKPOINT_FORMAT}")
+    return checkpoint
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Rebuild the generator stored in a checkpoint (file or run folder), in eval mode on ``device``."""
+    path = resolve_checkpoint(path)
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint["facegen"]
+    generator = Generator(**meta["generator"])
+    prefix = "generator."
+    state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: the stored weights do not fit the stored model config ({error})") from error
+    generator.to(device).eval()
+    return LoadedGenerator(
+        generator=generator,
+        identity_names=list(meta["identity_names"]),
+        emotion_names=list(meta["emotion_names"]),
+        epoch=int(checkpoint.get("epoch", -1)),
+        global_step=int(checkpoint.get("global_step", -1)),
+        path=path,
+    )

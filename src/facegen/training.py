@@ -1,0 +1,163 @@
+"""Build the run from a composed Hydra config and train it: ``train.py`` calls ``train``."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from facegen.callbacks import AtomicCheckpointIO
+from facegen.data.datamodule import FaceDataModule
+from facegen.generator import ConfigError, check_config
+from facegen.module import FaceGenModule
+
+log = logging.getLogger(__name__)
+
+# Keys of the ``data`` group that configure loading; every other key belongs to the data source.
+LOADER_KEYS = ("channels", "batch_size", "num_workers", "hflip", "cache_dir")
+
+
+def wandb_has_api_key() -> bool:
+    """Whether W&B can sync: an API key in the environment or in ~/.netrc for the configured host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].rstrip("/")
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def use_wandb_offline_without_key() -> None:
+    """Run W&B offline, writing into the run folder, when the user set no mode and has no API key."""
+    if "WANDB_MODE" not in os.environ and not wandb_has_api_key():
+        os.environ["WANDB_MODE"] = "offline"
+        log.info("no W&B API key found, so W&B runs offline; sync later with `wandb sync`")
+
+
+def generator_settings(cfg: DictConfig) -> dict[str, Any]:
+    """Collect the generator's keyword arguments that come from config, without the data-dependent sizes."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model.pop("_target_", None)
+    return {
+        **model,
+        "channels": cfg.data.get("channels", 3),
+        "width": cfg.resolution.width,
+        "height": cfg.resolution.height,
+        "grid_width": cfg.resolution.grid_width,
+        "grid_height": cfg.resolution.grid_height,
+    }
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the settings that shape the network before any data is read."""
+    settings = generator_settings(cfg)
+    check_config(
+        settings["width"],
+        settings["height"],
+        settings["grid_width"],
+        settings["grid_height"],
+        settings.get("widths", []),
+        settings.get("kernels", [5, 3]),
+        settings["channels"],
+    )
+    if cfg.data.get("batch_size", 16) < 1:
+        raise ConfigError(f"data.batch_size must be at least 1, got {cfg.data.batch_size}")
+
+
+def build_datamodule(cfg: DictConfig) -> FaceDataModule:
+    source_cfg = {k: v for k, v in cfg.data.items() if k not in LOADER_KEYS}
+    source = instantiate(source_cfg, _convert_="all")
+    return FaceDataModule.from_config(cfg.data, source, cfg.resolution.width, cfg.resolution.height)
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None or "_target_" not in logger_cfg:
+            continue
+        if logger_cfg._target_.endswith("WandbLogger"):
+            loggers.append(instantiate(logger_cfg, id=wandb_run_id(run_dir), resume="allow"))
+        else:
+            loggers.append(instantiate(logger_cfg))
+        log.debug("logger %s: %s", name, type(loggers[-1]).__name__)
+    return loggers
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    """Return the run folder's W&B run id, creating it once, so a resumed run continues the same W&B run."""
+    from wandb.util import generate_id
+
+    path = run_dir / "wandb_run_id.txt"
+    if path.is_file():
+        return path.read_text().strip()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = generate_id()
+    path.write_text(run_id + "\n")
+    return run_id
+
+
+def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
+    """Turn ``ckpt_path`` and ``auto_resume`` into the checkpoint that ``Trainer.fit`` resumes from."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path == "last":
+        if not last.is_file():
+            raise FileNotFoundError(
+                f"ckpt_path=last but {last} does not exist; point hydra.run.dir at the run folder to resume"
+            )
+        return str(last)
+    if ckpt_path:
+        if not Path(ckpt_path).is_file():
+            raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+        return str(ckpt_path)
+    if cfg.get("auto_resume") and last.is_file():
+        log.info("auto_resume: continuing from %s", last)
+        return str(last)
+    return None
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train the generator described by ``cfg``; return the final logged metrics."""
+    validate(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    use_wandb_offline_without_key()
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = build_datamodule(cfg)
+    faceset = datamodule.load()
+    generator_config = {
+        **generator_settings(cfg),
+        "num_identities": len(faceset.identity_names),
+        "num_emotions": len(faceset.emotion_names),
+    }
+    generator = instantiate(cfg.model, **{k: v for k, v in generator_config.items() if k not in cfg.model})
+    module = FaceGenModule(
+        generator=generator,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        generator_config=generator_config,
+        identity_names=faceset.identity_names,
+        emotion_names=faceset.emotion_names,
+    )
+
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg, run_dir) or False, plugins=[AtomicCheckpointIO()])
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume(cfg, run_dir))
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if trainer.is_global_zero:
+        log.info("finished after %d epochs, %d steps; metrics %s; run folder %s", trainer.current_epoch, trainer.global_step, metrics, run_dir)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
+    return metrics
