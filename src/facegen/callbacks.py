@@ -74,13 +74,14 @@ class SampleGrid(L.Callback):
         grid = draw_sample_grid(generator, identities, generator.num_identities, generator.num_emotions, self.yaw)
 
         folder = Path(self.folder or trainer.default_root_dir) / "samples"
-        path = folder / f"epoch_{epoch:04d}.png"
+        # Named by Lightning's zero-based epoch index, like the checkpoints of the same epoch.
+        path = folder / f"epoch_{trainer.current_epoch:04d}.png"
         save_png(grid, path)
         self.last_path = path
-        log.info("sample grid for epoch %d saved to %s", epoch, path)
+        log.info("sample grid after %d epochs saved to %s", epoch, path)
 
         names = [pl_module.identity_names[i] for i in identities]
-        caption = f"epoch {epoch}; rows: identities {', '.join(names)}; columns: {', '.join(pl_module.emotion_names)}"
+        caption = f"after {epoch} epochs; rows: identities {', '.join(names)}; columns: {', '.join(pl_module.emotion_names)}"
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key="samples", images=[grid], caption=[caption], step=trainer.global_step)

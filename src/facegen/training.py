@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import secrets
+import string
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +95,12 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
 
 def wandb_run_id(run_dir: Path) -> str:
     """Return the run folder's W&B run id, creating it once, so a resumed run continues the same W&B run."""
-    from wandb.util import generate_id
-
     path = run_dir / "wandb_run_id.txt"
     if path.is_file():
         return path.read_text().strip()
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_id = generate_id()
+    # W&B run ids are short lowercase alphanumeric strings.
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
     path.write_text(run_id + "\n")
     return run_id
 
