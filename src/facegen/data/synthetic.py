@@ -32,20 +32,21 @@ class Expression:
     mouth_curve: float = 0.0  # corners up (+) or down (-)
     mouth_open: float = 0.0  # lip gap, 0 = closed
     mouth_width: float = 1.0
-    smirk: float = 0.0  # raises one corner only
+    smirk: float = 0.0  # raises one mouth corner only
+    brow_skew: float = 0.0  # raises the brow on the same side as the smirk
     teeth: bool = False
     nose_wrinkle: bool = False
 
 
 EXPRESSIONS = {
     "angry": Expression(brow_raise=-0.6, brow_tilt=-1.0, eye_open=0.75, mouth_curve=-0.35, mouth_width=0.8),
-    "contemptuous": Expression(brow_raise=0.1, eye_open=0.85, smirk=0.9, mouth_width=0.9),
-    "disgusted": Expression(brow_raise=-0.5, brow_tilt=-0.4, eye_open=0.55, mouth_curve=-0.7, mouth_open=0.25, mouth_width=0.85, nose_wrinkle=True),
-    "fearful": Expression(brow_raise=0.8, brow_tilt=0.9, eye_open=1.45, mouth_curve=-0.3, mouth_open=0.45, mouth_width=1.15),
+    "contemptuous": Expression(eye_open=0.8, smirk=1.8, brow_skew=0.9, mouth_width=0.9),
+    "disgusted": Expression(brow_raise=-0.3, brow_tilt=-0.3, eye_open=0.45, mouth_curve=-0.9, mouth_open=0.35, mouth_width=1.0, nose_wrinkle=True),
+    "fearful": Expression(brow_raise=0.6, brow_tilt=1.3, eye_open=1.45, mouth_curve=-0.6, mouth_open=0.35, mouth_width=1.4),
     "happy": Expression(eye_open=0.8, mouth_curve=1.0, mouth_open=0.45, mouth_width=1.2, teeth=True),
     "neutral": Expression(),
     "sad": Expression(brow_raise=0.2, brow_tilt=1.0, eye_open=0.75, mouth_curve=-0.8, mouth_width=0.9),
-    "surprised": Expression(brow_raise=1.3, eye_open=1.6, mouth_open=1.0, mouth_width=0.6),
+    "surprised": Expression(brow_raise=1.5, eye_open=1.6, mouth_open=1.3, mouth_width=0.55),
 }
 
 SKIN_TONES = ((255, 224, 196), (241, 194, 160), (224, 172, 130), (198, 134, 90), (141, 85, 54), (95, 58, 38))
@@ -129,7 +130,7 @@ def _draw_eye(draw: ImageDraw.ImageDraw, head: _Head, who: Identity, face: Expre
     draw.ellipse([x - pupil * facing, y - pupil, x + pupil * facing, y + pupil], fill=(10, 10, 10))
 
     # Brow: ``side`` is -1 for the face's right eye (canvas left), so the inner end is at the midline side.
-    brow_y = head.y(-0.30 - 0.08 * face.brow_raise)
+    brow_y = head.y(-0.30 - 0.08 * (face.brow_raise + face.brow_skew * max(side, 0)))
     inner_lift = 0.07 * face.brow_tilt * unit
     outer_x, inner_x = head.x(longitude + side * 16), head.x(longitude - side * 14)
     draw.line([(outer_x, brow_y), (inner_x, brow_y - inner_lift)], fill=tuple(int(c * 0.6) for c in who.hair), width=max(1, int(unit * 0.022)))
