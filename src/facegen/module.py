@@ -1,4 +1,4 @@
-"""The LightningModule: the generator, its L2 loss and its optimizer."""
+"""The LightningModule: the generator, its L2 loss and its optimizer, and PSNR and SSIM on held-out records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from facegen.evaluation import BASELINES, image_metrics
 from facegen.generator import Generator
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,9 @@ class FaceGenModule(L.LightningModule):
     """Trains a Generator to reproduce photos from their labels with a mean squared (L2) error.
 
     ``generator_config`` is the keyword set that rebuilds the generator; it is stored in every checkpoint
-    with the identity and emotion names, so rendering needs no training data.
+    with the identity and emotion names, so rendering needs no training data. ``holdout`` lists the
+    [identity, emotion, yaw] records kept out of training; it is stored too, and resuming with another
+    holdout is rejected because the checkpoint may have trained on the new held-out records.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class FaceGenModule(L.LightningModule):
         identity_names: list[str],
         emotion_names: list[str],
         scheduler: Callable[..., Any] | None = None,
+        holdout: list[list] | None = None,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -45,6 +50,11 @@ class FaceGenModule(L.LightningModule):
         self.generator_config = dict(generator_config)
         self.identity_names = list(identity_names)
         self.emotion_names = list(emotion_names)
+        self.holdout = [list(record) for record in holdout or []]
+        self.val_metrics = image_metrics("val/")
+        self.test_metrics = nn.ModuleDict(
+            {"generated": image_metrics("test/"), **{name: image_metrics("test/", f"_{name}") for name in BASELINES}}
+        )
 
     def forward(self, identity: torch.Tensor, emotion: torch.Tensor, orientation: torch.Tensor) -> torch.Tensor:
         return self.generator(identity, emotion, orientation)
@@ -56,6 +66,19 @@ class FaceGenModule(L.LightningModule):
             raise NonFiniteLossError(self._non_finite_message(loss))
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0])
         return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        images = self(batch["identity"], batch["emotion"], batch["orientation"]).float()
+        self.val_metrics.update(images, batch["image"])
+        self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=images.shape[0])
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        images = self(batch["identity"], batch["emotion"], batch["orientation"]).float()
+        self.test_metrics["generated"].update(images, batch["image"])
+        for name in BASELINES:
+            self.test_metrics[name].update(batch[name], batch["image"])
+        for metrics in self.test_metrics.values():
+            self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=images.shape[0])
 
     def _non_finite_message(self, loss: torch.Tensor) -> str:
         last_good = None
@@ -85,6 +108,7 @@ class FaceGenModule(L.LightningModule):
             "generator": self.generator_config,
             "identity_names": self.identity_names,
             "emotion_names": self.emotion_names,
+            "holdout": self.holdout,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -97,4 +121,11 @@ class FaceGenModule(L.LightningModule):
                 "the checkpoint's model config differs from this run's in "
                 + ", ".join(f"{k} (checkpoint {stored['generator'].get(k)!r}, run {self.generator_config.get(k)!r})" for k in changed)
                 + "; resume with the same model, resolution and data settings as the run that wrote it"
+            )
+        # Checkpoints written before the holdout was stored trained on every record.
+        if stored.get("holdout", []) != self.holdout:
+            raise ValueError(
+                f"the checkpoint was trained with {len(stored.get('holdout', []))} held-out records but this run holds out "
+                f"{len(self.holdout)} other ones, so it may have trained on this run's held-out records. "
+                "Resume or test with the holdout settings of the run that wrote it"
             )

@@ -15,8 +15,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from facegen.callbacks import AtomicCheckpointIO
+from facegen.callbacks import AtomicCheckpointIO, save_png
 from facegen.data.datamodule import FaceDataModule
+from facegen.evaluation import Holdout, comparison_sheet, format_results, sheet_caption
 from facegen.generator import ConfigError, check_config
 from facegen.module import FaceGenModule
 
@@ -72,12 +73,46 @@ def validate(cfg: DictConfig) -> None:
     )
     if cfg.data.get("batch_size", 16) < 1:
         raise ConfigError(f"data.batch_size must be at least 1, got {cfg.data.batch_size}")
+    if cfg.get("test") and build_holdout(cfg) is None:
+        raise ConfigError("test=true evaluates held-out records, but no holdout is set; add holdout=emotion or holdout=yaw")
+    if not cfg.get("train", True) and not (cfg.get("test") and cfg.get("ckpt_path")):
+        raise ConfigError("train=false only evaluates a trained run: also set test=true and ckpt_path (a checkpoint, or last)")
+
+
+def build_holdout(cfg: DictConfig) -> Holdout | None:
+    holdout = cfg.get("holdout")
+    return Holdout.from_config(OmegaConf.to_container(holdout, resolve=True) if holdout is not None else None)
 
 
 def build_datamodule(cfg: DictConfig) -> FaceDataModule:
     source_cfg = {k: v for k, v in cfg.data.items() if k not in LOADER_KEYS}
     source = instantiate(source_cfg, _convert_="all")
-    return FaceDataModule.from_config(cfg.data, source, cfg.resolution.width, cfg.resolution.height)
+    return FaceDataModule.from_config(cfg.data, source, cfg.resolution.width, cfg.resolution.height, holdout=build_holdout(cfg))
+
+
+def build_module(cfg: DictConfig, datamodule: FaceDataModule) -> FaceGenModule:
+    """Build the generator for the data set's identities and emotions, wrapped in the LightningModule."""
+    faceset = datamodule.load()
+    generator_config = {
+        **generator_settings(cfg),
+        "num_identities": len(faceset.identity_names),
+        "num_emotions": len(faceset.emotion_names),
+    }
+    generator = instantiate(cfg.model, **{k: v for k, v in generator_config.items() if k not in cfg.model})
+    if cfg.get("compile"):
+        # nn.Module.compile compiles lazily, at the first forward pass, and keeps the parameter names,
+        # so checkpoints still load into a plain Generator.
+        generator.compile()
+        log.info("the generator is compiled with torch.compile at its first forward pass")
+    return FaceGenModule(
+        generator=generator,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        generator_config=generator_config,
+        identity_names=faceset.identity_names,
+        emotion_names=faceset.emotion_names,
+        holdout=datamodule.heldout_records(),
+    )
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
@@ -91,6 +126,22 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
             loggers.append(instantiate(logger_cfg))
         log.debug("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers
+
+
+def test_heldout(trainer: L.Trainer, module: FaceGenModule, datamodule: FaceDataModule, ckpt_path: str | None, run_dir: Path) -> dict[str, float]:
+    """Score the held-out records and both baselines, save the comparison sheet and log it; return the metrics."""
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    metrics = {k: float(v) for k, v in results[0].items()}
+    if trainer.is_global_zero:
+        dataset = datamodule.heldout_dataset()
+        sheet = comparison_sheet(module.generator, dataset)
+        path = run_dir / "holdout_sheet.png"
+        save_png(sheet, path)
+        log.info("held-out records:\n%s\ncomparison sheet: %s", format_results(metrics), path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="holdout_sheet", images=[sheet], caption=[sheet_caption(dataset)])
+    return metrics
 
 
 def wandb_run_id(run_dir: Path) -> str:
@@ -133,29 +184,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg)
-    faceset = datamodule.load()
-    generator_config = {
-        **generator_settings(cfg),
-        "num_identities": len(faceset.identity_names),
-        "num_emotions": len(faceset.emotion_names),
-    }
-    generator = instantiate(cfg.model, **{k: v for k, v in generator_config.items() if k not in cfg.model})
-    module = FaceGenModule(
-        generator=generator,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        generator_config=generator_config,
-        identity_names=faceset.identity_names,
-        emotion_names=faceset.emotion_names,
-    )
+    module = build_module(cfg, datamodule)
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg, run_dir) or False, plugins=[AtomicCheckpointIO()])
+    # Validation scores the held-out records; without a holdout there is nothing to validate on.
+    no_validation = {} if datamodule.holdout else {"limit_val_batches": 0}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg, run_dir) or False, plugins=[AtomicCheckpointIO()], **no_validation)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume(cfg, run_dir))
+    ckpt_path = resolve_resume(cfg, run_dir)
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        # Test the weights that fit just left in the module.
+        ckpt_path = None
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test"):
+        metrics.update(test_heldout(trainer, module, datamodule, ckpt_path, run_dir))
     if trainer.is_global_zero:
         log.info("finished after %d epochs, %d steps; metrics %s; run folder %s", trainer.current_epoch, trainer.global_step, metrics, run_dir)
     for logger in trainer.loggers:
