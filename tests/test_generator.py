@@ -37,7 +37,8 @@ def test_output_shape_per_resolution(path: Path, channels: int):
     with torch.no_grad():
         images = generator(*make_inputs(2, 5, 8))
     assert images.shape == (2, channels, resolution["height"], resolution["width"])
-    assert images.min() >= 0 and images.max() <= 1
+    assert images.min() >= 0
+    assert images.max() <= 1
 
 
 def test_block_count_follows_resolution():

@@ -29,7 +29,8 @@ def test_synthetic_labels_cover_every_combination():
     assert faces.emotion_names == list(RAFD_EMOTIONS)
     assert faces.emotions.sum(dim=0).tolist() == [12.0] * 8
     assert faces.identities.bincount().tolist() == [24] * 4
-    assert faces.yaws.min() >= -30 and faces.yaws.max() <= 50
+    assert faces.yaws.min() >= -30
+    assert faces.yaws.max() <= 50
     # Continuous yaw, not a handful of steps.
     assert len(set(faces.yaws.tolist())) == 96
 

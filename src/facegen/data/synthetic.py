@@ -1,7 +1,7 @@
 """Procedural cartoon faces whose identity, emotion and yaw are known exactly.
 
 Needs no files and is deterministic for a seed, so it is the embedded default data set. Identity sets face
-shape, skin tone, eye spacing, eye colour and hair; emotion moves brows, eyes and mouth; yaw rotates the
+shape, skin tone, eye spacing, eye colour and hair. Emotion moves brows, eyes and mouth. Yaw rotates the
 head as a sphere, so features slide and foreshorten and one ear shows. Faces are drawn at 4x the target
 size and downsampled for smooth edges.
 """
@@ -190,7 +190,7 @@ def render_face(who: Identity, emotion: str, yaw: float, width: int, height: int
     # Nose: bridge on the face, tip standing off the sphere so it swings further than the eyes.
     bridge = (head.x(0), head.y(-0.05))
     tip = (head.x(0, depth=1.0 + who.nose_length * 0.9), head.y(0.22 + who.nose_length * 0.3))
-    base = (head.x(0) + 0.02 * unit * (1 if yaw >= 0 else -1) * 0, head.y(0.28))
+    base = (head.x(0), head.y(0.28))
     draw.line([bridge, tip, base], fill=tuple(int(c * 0.7) for c in who.skin), width=max(1, int(unit * 0.014)), joint="curve")
     if face.nose_wrinkle:
         for dy in (-0.02, 0.02):
