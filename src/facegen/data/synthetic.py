@@ -19,6 +19,8 @@ from PIL import Image, ImageDraw
 from facegen.faceset import RAFD_EMOTIONS, DataError, FaceSet
 
 SUPERSAMPLE = 4
+# Part of the cache key: bump it whenever a change to the drawing code changes the pictures.
+RENDERER_VERSION = 2
 BACKGROUND = (236, 236, 232)
 
 
@@ -228,6 +230,7 @@ class SyntheticSource:
     def fingerprint(self) -> dict:
         return {
             "source": "synthetic",
+            "renderer_version": RENDERER_VERSION,
             "num_identities": self.num_identities,
             "emotions": self.emotions,
             "yaws_per_face": self.yaws_per_face,
