@@ -56,6 +56,10 @@ class RenderResult:
     files: list[Path]
 
 
+def count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def check_compatible(paths: Sequence[Path], loaded: Sequence[LoadedGenerator]) -> None:
     """Require every checkpoint to draw the same image size from the same identity and emotion names."""
     first, first_path = loaded[0], paths[0]
@@ -166,7 +170,7 @@ def render(cfg: DictConfig | Mapping[str, Any]) -> RenderResult:
         log.info("seed %d; pass seed=%d to repeat this render", seed, seed)
 
     labels = checkpoint_labels(paths, loaded)
-    log.info("drawing %d frames (mode=%s) from %d checkpoint(s) on %s", len(inputs), spec.mode, len(paths), device)
+    log.info("drawing %s (mode=%s) from %s on %s", count(len(inputs), "frame"), spec.mode, count(len(paths), "checkpoint"), device)
     renders = []
     for label, generator in zip(labels, loaded):
         renders.append(generate_frames(generator.generator, inputs, device, options.batch_size, options.progress, label.splitlines()[0]))
@@ -185,5 +189,5 @@ def render(cfg: DictConfig | Mapping[str, Any]) -> RenderResult:
         written.append(staging / "render.yaml")
         files = [path.relative_to(staging) for path in written]
 
-    log.info("wrote %d frames from %d checkpoint(s) to %s", len(inputs), len(paths), options.out)
+    log.info("wrote %s from %s to %s", count(len(inputs), "frame"), count(len(paths), "checkpoint"), options.out)
     return RenderResult(out=options.out, frame_count=len(inputs), seed=seed, checkpoints=paths, files=files)

@@ -91,8 +91,8 @@ def write_frames(frames: np.ndarray, folder: Path) -> list[Path]:
 def write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
     """Save a looping GIF at ``fps``.
 
-    GIF stores frame times in hundredths of a second, so the rate is rounded to that, and Pillow merges
-    identical consecutive frames into one longer frame (the timing stays the same).
+    GIF stores frame times in hundredths of a second and Pillow rounds them down, so 12 fps plays at 80 ms
+    a frame. Pillow also merges identical consecutive frames into one longer frame, keeping the timing.
     """
     images = [to_image(frame) for frame in frames]
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=0)
