@@ -54,8 +54,9 @@ def parse_mixture(value: Any, names: Sequence[str], kind: str, where: str) -> to
     elif isinstance(value, str):
         parts = [part.strip() for part in value.split("+")]
     else:
-        example = "0, synthetic_02 or 0+2" if allow_index else "happy or happy+sad"
-        raise RenderError(f"{where} must be {'a name, an index' if allow_index else 'a name'} or a mixture such as {example}, got {value!r}")
+        if allow_index:
+            raise RenderError(f"{where} must be a name, an index or a mixture such as 0+2, got {value!r}")
+        raise RenderError(f"{where} must be a name or a mixture such as happy+sad, got {value!r}")
 
     if any(not part for part in parts):
         example = "0+2+4" if allow_index else "happy+sad"
