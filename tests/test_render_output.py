@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -221,7 +222,9 @@ def test_wandb_reference_offline_says_pass_local_path(tmp_path, monkeypatch):
 
 
 def test_wandb_offline_run_folder_means_its_run(tiny_run, tmp_path):
-    offline = tiny_run / "wandb" / "offline-run-20260101_000000-abcd1234"
-    offline.mkdir(parents=True, exist_ok=True)
+    # A copy, so the shared run stays as training left it.
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    offline = run / "wandb" / "offline-run-20260101_000000-abcd1234"
+    offline.mkdir(parents=True)
     result = render_with(offline, tmp_path / "out", "mode=single")
-    assert result.checkpoints == [tiny_run / "checkpoints" / "last.ckpt"]
+    assert result.checkpoints == [run / "checkpoints" / "last.ckpt"]

@@ -46,7 +46,7 @@ def parse_mixture(value: Any, names: Sequence[str], kind: str, where: str) -> to
     """Turn an identity or emotion value into the sum of its parts' one-hot vectors, shape (len(names),).
 
     ``kind`` is "identity" (names or indices allowed) or "emotion" (names only); ``where`` names the
-    setting in error messages, such as ``keyframes[2].emotion``.
+    setting in error messages, such as ``keyframe 2 emotion``.
     """
     allow_index = kind == "identity"
     if isinstance(value, int) and not isinstance(value, bool) and allow_index:
