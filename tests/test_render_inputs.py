@@ -206,3 +206,37 @@ def test_unconstrained_pair_keyframes_blend_componentwise():
 def test_bad_values_name_value_and_allowed(overrides, message):
     with pytest.raises(RenderError, match=message):
         inputs_for(*overrides)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mode: drunk\nframes: [1,\n", r"is not readable YAML"),
+        ("mode: drunk\nfrmes: 3\n", r"has unknown keys frmes; allowed: .*frames"),
+        ("mode: drunk\ninputs:\n  identity: {stepp: 3}\n", r"sets inputs.identity.stepp, which a render config does not have"),
+        ("mode: sideways\n", r"sets mode='sideways', which is not a render mode; allowed: single, random, drunk, interpolate"),
+        ("- 1\n- 2\n", r"must contain a mapping of render settings"),
+        ("spec: other.yaml\n", r"a spec file cannot load another one"),
+    ],
+)
+def test_bad_spec_files_rejected(tmp_path, text, message):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(RenderError, match=message):
+        compose_render_config([f"spec={path}", "ckpt=unused.ckpt", "out=unused"])
+
+
+def test_missing_spec_lists_presets():
+    with pytest.raises(RenderError, match=r"spec file not found: nosuch; pass a YAML file or one of the presets in .*: drunk_walk, identity_emotion"):
+        compose_render_config(["spec=nosuch", "ckpt=unused.ckpt", "out=unused"])
+
+
+def test_spec_file_then_command_line():
+    cfg = compose_render_config(["spec=drunk_walk", "frames=5", "inputs.emotion.step=0.5", "ckpt=unused.ckpt", "out=unused"])
+    # The preset's mode picks the drunk defaults, the preset sets its values, and the command line wins.
+    assert cfg.mode == "drunk"
+    assert cfg.seed == 7
+    assert cfg.frames == 5
+    assert cfg.inputs.identity.step == 0.08
+    assert cfg.inputs.emotion.step == 0.5
+    assert cfg.inputs.emotion.min == 0.0

@@ -46,7 +46,7 @@ def read_spec_file(path: Path, allowed: Sequence[str]) -> dict[str, Any]:
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
         raise RenderError(f"spec file {path} is not readable YAML: {error}") from error
     if not isinstance(data, dict):
-        raise RenderError(f"spec file {path} must hold a mapping of render settings (mode, keyframes, ...), got {type(data).__name__}")
+        raise RenderError(f"spec file {path} must contain a mapping of render settings (mode, keyframes, ...), got {type(data).__name__}")
     if "spec" in data:
         raise RenderError(f"spec file {path} sets spec itself; a spec file cannot load another one")
     unknown = sorted(set(data) - set(allowed))
