@@ -22,7 +22,7 @@ from facegen.render.checkpoints import checkpoint_labels, checkpoint_paths, drop
 from facegen.render.errors import RenderError
 from facegen.render.generate import generate_frames, pick_device
 from facegen.render.modes import build_inputs
-from facegen.render.options import RenderOptions, read_options
+from facegen.render.options import MISSING, RenderOptions, read_options
 from facegen.render.sheets import comparison_sheet, contact_sheet, subsample
 from facegen.render.spec import RenderSpec, read_spec
 from facegen.render.writers import (
@@ -154,7 +154,7 @@ def load_checkpoints(settings: Mapping[str, Any]) -> tuple[list[Path], list[Load
 def render(cfg: DictConfig | Mapping[str, Any]) -> RenderResult:
     """Render the description in ``cfg`` and write it to ``cfg.out``; raises RenderError or CheckpointError for bad input."""
     settings = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    if settings.get("ckpt") in (None, "", "???"):
+    if settings.get("ckpt") in (None, "", MISSING):
         raise CheckpointError("ckpt is not set; pass ckpt=PATH: a .ckpt file, a run folder, a multirun folder or wandb:ENTITY/PROJECT/NAME:VERSION")
     spec = read_spec(settings)
     options = read_options(settings)
