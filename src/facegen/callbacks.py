@@ -1,4 +1,5 @@
-"""Training callbacks: sample grids for people to look at, and checkpoint files that are written atomically."""
+"""Training callbacks: sample grids for people to look at, a ``last.ckpt`` kept current for resuming, and
+checkpoint files that are written atomically."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import lightning as L
 import torch
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from PIL import Image
 from torchvision.utils import make_grid
 
 from facegen.faceset import encode_orientation
+from facegen.generator import ConfigError
 from facegen.io import atomic_save_with
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,53 @@ class SampleGrid(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key="samples", images=[grid], caption=[caption], step=trainer.global_step)
+
+
+class LastCheckpoint(Checkpoint):
+    """Keeps ``<dirpath>/last.ckpt`` current so that a killed run resumes with little lost work.
+
+    Rewrites it every ``every_n_train_steps`` optimizer steps, every ``every_n_epochs`` epochs (0 turns
+    either off) and when training ends. After a SIGTERM, Lightning (2.6) stops at the next batch end, and
+    in a single process this callback saves that step. Under DDP it does not, because a save is a step
+    that every rank must reach and the ranks are not known to stop at the same point. Other exceptions,
+    Ctrl-C included, save nothing, because the weights may then be non-finite or half updated.
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_train_steps: int = 500, every_n_epochs: int = 1, filename: str = "last.ckpt") -> None:
+        if every_n_train_steps < 0 or every_n_epochs < 0:
+            raise ConfigError(
+                f"callbacks.last_checkpoint needs every_n_train_steps >= 0 and every_n_epochs >= 0 (0 turns it off), "
+                f"got {every_n_train_steps} and {every_n_epochs}"
+            )
+        self.path = Path(dirpath) / filename
+        self.every_n_train_steps = every_n_train_steps
+        self.every_n_epochs = every_n_epochs
+        # The global step of the newest checkpoint written by this callback, or None.
+        self.saved_step: int | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.every_n_train_steps and trainer.global_step % self.every_n_train_steps == 0:
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.save(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        # Lightning raises SIGTERMException between steps, so the weights are whole.
+        if isinstance(exception, SIGTERMException) and trainer.world_size == 1:
+            self.save(trainer)
+
+    def save(self, trainer: L.Trainer) -> None:
+        """Write the checkpoint unless this step is saved already; every rank calls it and rank zero writes."""
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self.saved_step == trainer.global_step:
+            return
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self.saved_step = trainer.global_step
+        log.debug("saved %s at global step %d", self.path, trainer.global_step)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from facegen.generator import Generator
-from facegen.module import CHECKPOINT_FORMAT
+# CheckpointError is defined beside the LightningModule, which raises it too, and imported from here.
+from facegen.module import CHECKPOINT_FORMAT, CheckpointError, checkpoint_digest
 
-
-class CheckpointError(ValueError):
-    """A file that is missing, unreadable or not a FaceGen checkpoint."""
+__all__ = ["CheckpointError", "LoadedGenerator", "load_generator", "read_checkpoint", "resolve_checkpoint"]
 
 
 @dataclass
@@ -51,17 +48,26 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def read_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint file into a dict; raise CheckpointError for a truncated, corrupt or foreign file."""
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes), probably from an interrupted write; use another checkpoint")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - damaged bytes fail in many ways, e.g. IndexError for a text file
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}); it may be truncated or corrupt") from error
     if not isinstance(checkpoint, dict) or "facegen" not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a FaceGen checkpoint: it has no 'facegen' entry; pass a checkpoint written by train.py")
     stored_format = checkpoint["facegen"].get("format")
     if stored_format != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} has FaceGen checkpoint format {stored_format}, this version reads format {CHECKPOINT_FORMAT}")
+    # Checkpoints written before the digest was added have none and are read unchecked.
+    stored_digest = checkpoint["facegen"].get("digest")
+    if stored_digest is not None and checkpoint_digest(checkpoint) != stored_digest:
+        raise CheckpointError(
+            f"{path} is corrupt: its weights or optimizer state no longer match the SHA-256 digest written with them; "
+            "use another checkpoint"
+        )
     return checkpoint
 
 

@@ -48,14 +48,14 @@ def check_config(
 ) -> int:
     """Validate the settings that shape the network, before any data is read; return the block count."""
     blocks = count_blocks(width, height, grid_width, grid_height)
-    if isinstance(widths, (str, bytes)) or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
+    if not isinstance(widths, (list, tuple)) or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
         raise ConfigError(f"model.widths must be a list of positive integers, one per block, got {widths!r}")
     if len(widths) < blocks:
         raise ConfigError(
             f"model.widths has {len(widths)} entries but resolution {width}x{height} needs {blocks} blocks "
             f"from the {grid_width}x{grid_height} grid; give at least {blocks} widths"
         )
-    if isinstance(kernels, (str, bytes)) or len(kernels) != 2 or not all(isinstance(k, int) and k > 0 and k % 2 == 1 for k in kernels):
+    if not isinstance(kernels, (list, tuple)) or len(kernels) != 2 or not all(isinstance(k, int) and k > 0 and k % 2 == 1 for k in kernels):
         raise ConfigError(f"model.kernels must be two odd positive integers (the wide and the narrow convolution), got {kernels!r}")
     if channels not in (1, 3):
         raise ConfigError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,6 +14,7 @@ from torch import nn
 
 from facegen.evaluation import BASELINES, image_metrics
 from facegen.generator import Generator
+from facegen.io import content_digest
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,23 @@ CHECKPOINT_FORMAT = 1
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite, so the run stops instead of training on garbage."""
+    """The loss, or a weight about to be saved, became NaN or infinite, so the run stops instead of training
+    on garbage or writing it into a checkpoint."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, not a FaceGen checkpoint, or built for another model config."""
+
+
+def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
+    """Return the SHA-256 digest of a checkpoint's weights and optimizer state, which read_checkpoint verifies."""
+    return content_digest({"state_dict": checkpoint["state_dict"], "optimizer_states": checkpoint.get("optimizer_states", [])})
+
+
+def config_differences(stored: Mapping[str, Any], current: Mapping[str, Any], keys: Iterable[str] | None = None) -> list[str]:
+    """List the generator settings that differ between a checkpoint and this run, as readable phrases."""
+    keys = sorted(set(stored) | set(current) if keys is None else keys)
+    return [f"{k} is {stored.get(k)!r} there and {current.get(k)!r} in this run" for k in keys if stored.get(k) != current.get(k)]
 
 
 class FaceGenModule(L.LightningModule):
@@ -63,8 +81,9 @@ class FaceGenModule(L.LightningModule):
         images = self(batch["identity"], batch["emotion"], batch["orientation"])
         loss = F.mse_loss(images.float(), batch["image"])
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(self._non_finite_message(loss))
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0])
+            raise NonFiniteLossError(self._non_finite_message(f"loss is {loss.item()}"))
+        # sync_dist averages the epoch loss over DDP ranks; it is a no-op in a single process.
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0], sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
@@ -80,20 +99,47 @@ class FaceGenModule(L.LightningModule):
         for metrics in self.test_metrics.values():
             self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=images.shape[0])
 
-    def _non_finite_message(self, loss: torch.Tensor) -> str:
-        last_good = None
-        callback = getattr(self.trainer, "checkpoint_callback", None)
-        if callback is not None:
-            last_good = callback.last_model_path or callback.best_model_path or None
-        advice = f"resume from {last_good} with ckpt_path={last_good}" if last_good else "no checkpoint was written yet"
+    def _non_finite_message(self, problem: str) -> str:
+        where = f"{problem} at epoch {self.current_epoch}, global step {self.global_step}, so training stopped."
+        last_good = self._last_good_checkpoint()
+        if last_good is None:
+            return f"{where} No checkpoint was written yet; start again with a lower optimizer.lr."
+        path, step = last_good
+        # Resuming restores the optimizer's stored learning rate, so a lower optimizer.lr needs a new run.
         return (
-            f"loss is {loss.item()} at epoch {self.current_epoch}, global step {self.global_step}; stopping. "
-            f"Lower the learning rate (optimizer.lr) and {advice}"
+            f"{where} The last good checkpoint is {path} (global step {step}): resume from it with "
+            f"ckpt_path={path} (it keeps its learning rate), or start a new run with a lower optimizer.lr."
         )
+
+    def _last_good_checkpoint(self) -> tuple[Path, int | str] | None:
+        """Return the newest checkpoint this run wrote or resumed from, with its global step.
+
+        All of them contain finite weights, because ``on_save_checkpoint`` raises instead of saving any other.
+        """
+        paths = [self.trainer.ckpt_path]
+        for callback in self.trainer.checkpoint_callbacks:
+            paths += [getattr(callback, "path", None), getattr(callback, "last_model_path", None), getattr(callback, "best_model_path", None)]
+        existing = [Path(p) for p in paths if p and Path(p).is_file()]
+        if not existing:
+            return None
+        newest = max(existing, key=lambda p: p.stat().st_mtime)
+        try:
+            step = torch.load(newest, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+        except Exception:  # noqa: BLE001 - the step is extra detail in a message about another error
+            step = "unknown"
+        return newest, step
 
     def on_train_epoch_start(self) -> None:
         if self.trainer.optimizers:
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True, sync_dist=True)
+
+    def on_train_end(self) -> None:
+        # Without synchronized batch norm (sync_batchnorm, which PyTorch lacks on the CPU) each DDP rank's running
+        # statistics follow its own last batches. Rank zero's are the ones in the checkpoints, so every rank takes
+        # them and tests or renders the same model.
+        if self.trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            for buffer in self.generator.buffers():
+                torch.distributed.broadcast(buffer, src=0)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
@@ -103,28 +149,33 @@ class FaceGenModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # An update that breaks the weights shows in the loss only at the next step, after this save.
+        broken = [name for name, value in checkpoint["state_dict"].items() if value.is_floating_point() and not torch.isfinite(value).all()]
+        if broken:
+            raise NonFiniteLossError(self._non_finite_message(f"weights {', '.join(broken[:3])} are NaN or infinite"))
         checkpoint["facegen"] = {
             "format": CHECKPOINT_FORMAT,
             "generator": self.generator_config,
             "identity_names": self.identity_names,
             "emotion_names": self.emotion_names,
             "holdout": self.holdout,
+            "digest": checkpoint_digest(checkpoint),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        path = self.trainer.ckpt_path if self._trainer is not None else None
         stored = checkpoint.get("facegen")
         if stored is None:
-            raise ValueError("this checkpoint has no 'facegen' entry, so it was not written by FaceGen's train.py")
-        if stored["generator"] != self.generator_config:
-            changed = sorted(k for k in set(stored["generator"]) | set(self.generator_config) if stored["generator"].get(k) != self.generator_config.get(k))
-            raise ValueError(
-                "the checkpoint's model config differs from this run's in "
-                + ", ".join(f"{k} (checkpoint {stored['generator'].get(k)!r}, run {self.generator_config.get(k)!r})" for k in changed)
-                + "; resume with the same model, resolution and data settings as the run that wrote it"
+            raise CheckpointError(f"{path} has no 'facegen' entry, so it was not written by FaceGen's train.py")
+        differences = config_differences(stored["generator"], self.generator_config)
+        if differences:
+            raise CheckpointError(
+                f"{path} was written for another model config: {'; '.join(differences)}. "
+                "Resume with the model, resolution and data settings of the run that wrote it"
             )
         # Checkpoints written before the holdout was stored trained on every record.
         if stored.get("holdout", []) != self.holdout:
-            raise ValueError(
+            raise CheckpointError(
                 f"the checkpoint was trained with {len(stored.get('holdout', []))} held-out records but this run holds out "
                 f"{len(self.holdout)} other ones, so it may have trained on this run's held-out records. "
                 "Resume or test with the holdout settings of the run that wrote it"

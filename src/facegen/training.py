@@ -7,24 +7,71 @@ import netrc
 import os
 import secrets
 import string
+import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from facegen.callbacks import AtomicCheckpointIO, save_png
+from facegen.checkpoint import read_checkpoint
 from facegen.data.datamodule import FaceDataModule
 from facegen.evaluation import Holdout, comparison_sheet, format_results, sheet_caption
+from facegen.faceset import DataError
 from facegen.generator import ConfigError, check_config
-from facegen.module import FaceGenModule
+from facegen.io import atomic_save_with, remove_partial_writes
+from facegen.module import CheckpointError, FaceGenModule, NonFiniteLossError, config_differences
 
 log = logging.getLogger(__name__)
 
+# Errors in the user's settings, files or numbers; train.py reports their message alone, without a traceback.
+USER_ERRORS = (ConfigError, DataError, CheckpointError, NonFiniteLossError, MisconfigurationException)
+
 # Keys of the ``data`` group that configure loading; every other key belongs to the data source.
 LOADER_KEYS = ("channels", "batch_size", "num_workers", "hflip", "cache_dir")
+
+
+def find_user_error(error: BaseException | None) -> BaseException | None:
+    """Return the user error behind ``error``, looking through Hydra's wrapper for errors raised while
+    building a ``_target_``, or None when ``error`` is something else (a bug, a crash)."""
+    while error is not None:
+        if isinstance(error, USER_ERRORS):
+            return error
+        if not isinstance(error, InstantiationException):
+            return None
+        error = error.__cause__
+    return None
+
+
+def report_error(message: str) -> None:
+    """Print ``message`` alone on stderr as ``error: <message>``, and record it in the run's log file.
+
+    DDP ranks other than zero label the line with their rank, because each rank reports its own error.
+    """
+    rank = rank_zero_only.rank
+    message = f"error: {message}" if rank == 0 else f"error (rank {rank}): {message}"
+    print(message, file=sys.stderr)
+    # The console handler would repeat the message on stdout, so only Hydra's file handler gets the record.
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def describe_stop(run_dir: Path) -> str:
+    """Describe a run stopped by SIGTERM, and how to continue it from its last.ckpt."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return "training stopped on SIGTERM before any checkpoint was written; start it again"
+    step = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+    return f"training stopped on SIGTERM; continue it from {last} (global step {step}) with ckpt_path=last"
 
 
 def wandb_has_api_key() -> bool:
@@ -73,10 +120,25 @@ def validate(cfg: DictConfig) -> None:
     )
     if cfg.data.get("batch_size", 16) < 1:
         raise ConfigError(f"data.batch_size must be at least 1, got {cfg.data.batch_size}")
+    check_optimizer(cfg)
     if cfg.get("test") and build_holdout(cfg) is None:
         raise ConfigError("test=true evaluates held-out records, but no holdout is set; add holdout=emotion or holdout=yaw")
     if not cfg.get("train", True) and not (cfg.get("test") and cfg.get("ckpt_path")):
         raise ConfigError("train=false only evaluates a trained run: also set test=true and ckpt_path (a checkpoint, or last)")
+
+
+def check_optimizer(cfg: DictConfig) -> None:
+    """Build the optimizer and schedule on a stand-in parameter, so that invalid settings fail before data is read."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    try:
+        optimizer = instantiate(cfg.optimizer)(params=[parameter])
+        if cfg.get("scheduler"):
+            instantiate(cfg.scheduler)(optimizer, total_steps=100)
+    except (InstantiationException, TypeError, ValueError) as error:
+        raise ConfigError(
+            f"invalid optimizer or scheduler settings ({type(error).__name__}: {error}); "
+            f"check the optimizer.* and scheduler.* values, now optimizer={OmegaConf.to_container(cfg.optimizer, resolve=True)}"
+        ) from error
 
 
 def build_holdout(cfg: DictConfig) -> Holdout | None:
@@ -144,55 +206,84 @@ def test_heldout(trainer: L.Trainer, module: FaceGenModule, datamodule: FaceData
     return metrics
 
 
-def wandb_run_id(run_dir: Path) -> str:
-    """Return the run folder's W&B run id, creating it once, so a resumed run continues the same W&B run."""
+def wandb_run_id(run_dir: Path) -> str | None:
+    """Return the run folder's W&B run id, creating it once, so a resumed run continues the same W&B run.
+
+    Only rank zero creates the file, because only rank zero logs to W&B; other ranks get None until it exists.
+    """
     path = run_dir / "wandb_run_id.txt"
     if path.is_file():
         return path.read_text().strip()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank != 0:
+        return None
     # W&B run ids are short lowercase alphanumeric strings.
     run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-    path.write_text(run_id + "\n")
+    atomic_save_with(path, lambda stream: stream.write(f"{run_id}\n".encode()))
     return run_id
 
 
 def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
-    """Turn ``ckpt_path`` and ``auto_resume`` into the checkpoint that ``Trainer.fit`` resumes from."""
+    """Turn ``ckpt_path`` and ``auto_resume`` into the checkpoint that ``Trainer.fit`` resumes from.
+
+    The checkpoint is read and its model settings compared with this run's before any data is read, so a
+    truncated file or another model's checkpoint fails at once. A run that would start afresh in a folder
+    that already has a ``last.ckpt`` is rejected, because it would overwrite that run's checkpoints.
+    """
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path == "last":
         if not last.is_file():
-            raise FileNotFoundError(
-                f"ckpt_path=last but {last} does not exist; point hydra.run.dir at the run folder to resume"
-            )
-        return str(last)
-    if ckpt_path:
-        if not Path(ckpt_path).is_file():
-            raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
-        return str(ckpt_path)
-    if cfg.get("auto_resume") and last.is_file():
+            raise CheckpointError(f"ckpt_path=last but {last} does not exist; set hydra.run.dir to the folder of the run to resume")
+        path = last
+    elif ckpt_path:
+        path = Path(ckpt_path).expanduser()
+        if not path.is_file():
+            raise CheckpointError(f"ckpt_path={ckpt_path}: checkpoint not found")
+    elif last.is_file() and cfg.get("auto_resume"):
         log.info("auto_resume: continuing from %s", last)
-        return str(last)
-    return None
+        path = last
+    elif last.is_file() and cfg.get("train", True):
+        raise ConfigError(
+            f"{run_dir} already contains the run that wrote {last}; continue it with ckpt_path=last or auto_resume=true, "
+            "or start a new run in another folder (hydra.run.dir)"
+        )
+    else:
+        return None
+
+    stored = read_checkpoint(path)["facegen"]["generator"]
+    # The data-dependent sizes (identities, emotions) are compared when Lightning loads the checkpoint.
+    settings = generator_settings(cfg)
+    differences = config_differences(stored, settings, keys=settings)
+    if differences:
+        raise CheckpointError(
+            f"{path} was written for another model config: {'; '.join(differences)}. "
+            "Resume with the model, resolution and data settings of the run that wrote it"
+        )
+    return str(path)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train the generator described by ``cfg``; return the final logged metrics."""
     validate(cfg)
     run_dir = Path(cfg.paths.run_dir)
+    ckpt_path = resolve_resume(cfg, run_dir)
+    if rank_zero_only.rank == 0:
+        remove_partial_writes(run_dir / "checkpoints", ".ckpt")
     use_wandb_offline_without_key()
     L.seed_everything(cfg.seed, workers=True)
 
+    # The trainer is built before the data is read, so that invalid trainer or callback settings fail fast.
     datamodule = build_datamodule(cfg)
-    module = build_module(cfg, datamodule)
-
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
     # Validation scores the held-out records; without a holdout there is nothing to validate on.
     no_validation = {} if datamodule.holdout else {"limit_val_batches": 0}
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg, run_dir) or False, plugins=[AtomicCheckpointIO()], **no_validation)
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg, run_dir) or False, plugins=[AtomicCheckpointIO()], **no_validation)
+    except InstantiationException as error:
+        raise ConfigError(f"invalid trainer settings: {error.__cause__ or error}") from error
+    module = build_module(cfg, datamodule)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    ckpt_path = resolve_resume(cfg, run_dir)
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         # Test the weights that fit just left in the module.

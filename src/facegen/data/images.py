@@ -83,6 +83,11 @@ def load_image(path: Path, channels: int, width: int, height: int, crop: Mapping
             opened.load()
             image = ImageOps.exif_transpose(opened)
             image = _to_channels(image, channels)
+    except Image.DecompressionBombError as error:
+        raise DataError(
+            f"{path}: the image has more pixels than Pillow decodes ({error}); downscale the file, "
+            "or set data.on_bad_file=skip"
+        ) from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DataError(f"{path}: cannot read the image ({error}); replace or remove the file, or set data.on_bad_file=skip") from error
 
