@@ -32,6 +32,8 @@ def subprocess_env(cache_dir: Path) -> dict[str, str]:
         WANDB_SILENT="true",
         FACEGEN_CACHE_DIR=str(cache_dir),
         PYTHONUNBUFFERED="1",
+        # Tiny models gain nothing from more threads, and one thread per process keeps parallel runs from thrashing two cores.
+        OMP_NUM_THREADS="1",
     )
     return env
 
