@@ -16,7 +16,7 @@ import torch
 from facegen.callbacks import AtomicCheckpointIO
 from facegen.data.cache import cache_key, load_cached
 from facegen.data.synthetic import SyntheticSource
-from facegen.io import atomic_save_with, remove_partial_writes, temporary_pattern
+from facegen.io import atomic_save_with, atomic_write, remove_partial_writes, temporary_pattern
 
 from conftest import PROJECT_ROOT
 
@@ -140,3 +140,14 @@ def test_unwritable_cache_folder_only_warns(tmp_path: Path, caplog: pytest.LogCa
         faceset = load_cached(SOURCE, 32, 32, 3, blocker / "cache")
     assert len(faceset) == 24
     assert any("could not write the data cache" in r.getMessage() for r in caplog.records)
+
+
+def test_atomic_write_keeps_default_permissions(tmp_path):
+    # Other users (a web server showing sample grids, a colleague) read what plain open() would let them.
+    mask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "grid.png") as stream:
+            stream.write(b"png")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "grid.png").stat().st_mode & 0o777 == 0o644

@@ -36,6 +36,8 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
+        # mkstemp creates the file readable by its owner only; give it the permissions a plain open() would.
+        os.fchmod(handle, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as stream:
             yield stream
             stream.flush()
@@ -45,6 +47,12 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_folder(path.parent)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:
