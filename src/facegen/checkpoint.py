@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,9 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes), probably from an interrupted write; use another checkpoint")
+    if not zipfile.is_zipfile(path):
+        # torch.save has written zip archives since PyTorch 1.6; anything else is a foreign or cut-off file.
+        raise CheckpointError(f"{path} is not a readable checkpoint (not a zip archive as torch.save writes); it may be truncated or corrupt, or another kind of file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - damaged bytes fail in many ways, e.g. IndexError for a text file
