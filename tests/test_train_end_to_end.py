@@ -94,3 +94,10 @@ def test_london_one_epoch(tmp_path, cache_dir):
     meta = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["facegen"]
     assert len(meta["identity_names"]) == 102
     assert meta["emotion_names"] == ["happy", "neutral"]
+
+
+def test_missing_data_root_is_one_line(tmp_path, cache_dir):
+    result = run_train(["data=manifest", "logger=none"], tmp_path / "run", cache_dir, check=False)
+    assert result.returncode != 0
+    assert "missing required setting(s) data.root" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -108,6 +108,12 @@ def generator_settings(cfg: DictConfig) -> dict[str, Any]:
 
 def validate(cfg: DictConfig) -> None:
     """Check the settings that shape the network before any data is read."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"missing required setting(s) {', '.join(missing)}; set them on the command line, "
+            f"for example {missing[0]}=/path/to/your/folder for data.root"
+        )
     settings = generator_settings(cfg)
     check_config(
         settings["width"],
@@ -250,7 +256,8 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
     else:
         return None
 
-    stored = read_checkpoint(path)["facegen"]["generator"]
+    checkpoint = read_checkpoint(path)
+    stored = checkpoint["facegen"]["generator"]
     # The data-dependent sizes (identities, emotions) are compared when Lightning loads the checkpoint.
     settings = generator_settings(cfg)
     differences = config_differences(stored, settings, keys=settings)
@@ -259,6 +266,7 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
             f"{path} was written for another model config: {'; '.join(differences)}. "
             "Resume with the model, resolution and data settings of the run that wrote it"
         )
+    log.info("resuming from %s after %d epochs, %d optimizer steps", path, checkpoint.get("epoch", -1) + 1, checkpoint.get("global_step", 0))
     return str(path)
 
 
@@ -269,7 +277,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resolve_resume(cfg, run_dir)
     if rank_zero_only.rank == 0:
         remove_partial_writes(run_dir / "checkpoints", ".ckpt")
-    use_wandb_offline_without_key()
+    if any(str(c.get("_target_", "")).endswith("WandbLogger") for c in (cfg.get("logger") or {}).values() if c):
+        use_wandb_offline_without_key()
     L.seed_everything(cfg.seed, workers=True)
 
     # The trainer is built before the data is read, so that invalid trainer or callback settings fail fast.

@@ -104,6 +104,7 @@ class RafdSource:
         self.include_kids = include_kids
         self.crop = dict(DEFAULT_CROP if crop is None else crop)
         self.on_bad_file = on_bad_file
+        self._selected: list[tuple[Path, RafdName]] | None = None
         validate_crop(self.crop)
         bad_angles = sorted(set(self.camera_angles) - set(CAMERA_ANGLES))
         if bad_angles:
@@ -113,7 +114,12 @@ class RafdSource:
             raise DataError(f"data.gazes has {bad_gazes}; allowed gazes are {list(GAZES)}")
 
     def _select(self) -> list[tuple[Path, RafdName]]:
-        """Parse every image name and keep those that pass the filters."""
+        """Parse every image name and keep those that pass the filters; computed once per source."""
+        if self._selected is None:
+            self._selected = self._parse_and_filter()
+        return self._selected
+
+    def _parse_and_filter(self) -> list[tuple[Path, RafdName]]:
         selected = []
         skipped = []
         for path in list_images(self.root):
@@ -133,7 +139,7 @@ class RafdSource:
             if name.camera_angle in self.camera_angles and name.gaze in self.gazes:
                 selected.append((path, name))
         if skipped:
-            log.warning("skipped %d file(s) whose names do not parse:\n  %s", len(skipped), "\n  ".join(skipped))
+            log.warning("skipped %d file(s) whose names do not parse (data.on_bad_file=skip):\n  %s", len(skipped), "\n  ".join(skipped))
         if not selected:
             raise DataError(
                 f"no RaFD images in {self.root} pass the filters camera_angles={self.camera_angles}, "
