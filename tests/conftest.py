@@ -38,10 +38,16 @@ def subprocess_env(cache_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_train(args: list[str], run_dir: Path, cache_dir: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python train.py`` with ``args`` into ``run_dir``; fail the test with its output when it fails."""
+def run_train(
+    args: list[str], run_dir: Path, cache_dir: Path, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python train.py`` with ``args`` into ``run_dir``; fail the test with its output when it fails.
+
+    ``env`` replaces the default ``subprocess_env(cache_dir)``.
+    """
     command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args, f"hydra.run.dir={run_dir}"]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=timeout)
+    env = env if env is not None else subprocess_env(cache_dir)
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         pytest.fail(f"train.py exited with {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-6000:]}")
     return result

@@ -5,40 +5,29 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from facegen.training import train
 
-from conftest import PROJECT_ROOT, subprocess_env
+from conftest import PROJECT_ROOT, run_train, subprocess_env
 
 TESTS = Path(__file__).resolve().parent
 
 
 def reliability_env(cache_dir: Path) -> dict[str, str]:
-    """Return the environment of a train.py subprocess, with this folder on PYTHONPATH for reliability_callbacks.
-
-    Each subprocess computes on one thread: the tiny models gain nothing from more, and several runs at
-    once with a thread per core each ran 3 to 7 times slower on a 2-core machine.
-    """
+    """Return the environment of a train.py subprocess, with this folder on PYTHONPATH for reliability_callbacks."""
     env = subprocess_env(cache_dir)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH")) if p)
-    env["OMP_NUM_THREADS"] = "1"
     return env
 
 
 def run_train_with_helpers(args: list[str], run_dir: Path, cache_dir: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``python train.py`` like conftest's run_train, but able to build the callbacks in reliability_callbacks."""
-    command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args, f"hydra.run.dir={run_dir}"]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=reliability_env(cache_dir), capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        pytest.fail(f"train.py exited with {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-6000:]}")
-    return result
+    return run_train(args, run_dir, cache_dir, timeout=timeout, check=check, env=reliability_env(cache_dir))
 
 
 def compose_config(run_dir: Path, cache_dir: Path, *overrides: str) -> DictConfig:
