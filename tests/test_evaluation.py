@@ -208,11 +208,13 @@ def test_mean_emotion_uses_training_photos_only():
     assert torch.allclose(means[0], faceset.images[happy_train].float().mean(0) / 255.0)
 
 
-def test_test_stage_logs_metrics(tmp_path):
-    faceset = make_faceset(people=4, size=16)
-    datamodule = FaceDataModule(FixedSource(faceset), width=16, height=16, batch_size=4, holdout=Holdout(emotion="happy", count=2))
+def run_test_stage(faceset: FaceSet, root: Path, precision: str = "32-true") -> tuple[dict, FaceDataModule]:
+    """Run Lightning's test stage on an untrained small generator with two identities' happy photos held out."""
+    size = faceset.images.shape[-1]
+    datamodule = FaceDataModule(FixedSource(faceset), width=size, height=size, batch_size=4, holdout=Holdout(emotion="happy", count=2))
     datamodule.setup("test")
-    settings = dict(num_identities=4, num_emotions=3, width=16, height=16, embed_dim=8, fc_dims=[16], grid_channels=8, widths=[8, 8])
+    settings = dict(num_identities=len(faceset.identity_names), num_emotions=3, width=size, height=size, embed_dim=8, fc_dims=[16], grid_channels=8, widths=[8, 8])
+    torch.manual_seed(0)
     module = FaceGenModule(
         generator=Generator(**settings),
         optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
@@ -221,8 +223,14 @@ def test_test_stage_logs_metrics(tmp_path):
         emotion_names=faceset.emotion_names,
         holdout=datamodule.heldout_records(),
     )
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    trainer = L.Trainer(
+        accelerator="cpu", precision=precision, logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=root
+    )
+    return trainer.test(module, datamodule=datamodule, verbose=False)[0], datamodule
+
+
+def test_test_stage_logs_metrics(tmp_path):
+    metrics, datamodule = run_test_stage(make_faceset(people=4, size=16), tmp_path)
 
     dataset = datamodule.heldout_dataset()
     items = [dataset[i] for i in range(len(dataset))]
@@ -233,6 +241,19 @@ def test_test_stage_logs_metrics(tmp_path):
         assert metrics[f"test/psnr_{name}"] == pytest.approx(sum(per_image) / len(per_image), rel=1e-4)
         assert -1.0 <= metrics[f"test/ssim_{name}"] <= 1.0
     assert set(metrics) == {f"test/{m}{p}" for m in ("psnr", "ssim") for p in ("", "_same_identity", "_mean_emotion")}
+
+
+def test_metrics_unaffected_by_bf16_autocast(tmp_path):
+    faceset = make_faceset(people=4, size=16)
+    # Textured images, because SSIM of flat images says little about its variance terms.
+    faceset.images = torch.randint(0, 256, faceset.images.shape, generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    full, _ = run_test_stage(faceset, tmp_path / "fp32")
+    mixed, _ = run_test_stage(faceset, tmp_path / "bf16", precision="bf16-mixed")
+    for name in ("same_identity", "mean_emotion"):
+        assert mixed[f"test/ssim_{name}"] == pytest.approx(full[f"test/ssim_{name}"], abs=1e-5)
+        assert mixed[f"test/psnr_{name}"] == pytest.approx(full[f"test/psnr_{name}"], abs=1e-4)
+    # The generator itself runs in bf16, so its images, and only they, differ slightly.
+    assert mixed["test/ssim"] == pytest.approx(full["test/ssim"], abs=0.02)
 
 
 def test_checkpoint_rejects_other_holdout():

@@ -88,16 +88,23 @@ class FaceGenModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         images = self(batch["identity"], batch["emotion"], batch["orientation"]).float()
-        self.val_metrics.update(images, batch["image"])
+        with self._full_precision():
+            self.val_metrics.update(images, batch["image"])
         self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=images.shape[0])
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         images = self(batch["identity"], batch["emotion"], batch["orientation"]).float()
-        self.test_metrics["generated"].update(images, batch["image"])
-        for name in BASELINES:
-            self.test_metrics[name].update(batch[name], batch["image"])
+        with self._full_precision():
+            self.test_metrics["generated"].update(images, batch["image"])
+            for name in BASELINES:
+                self.test_metrics[name].update(batch[name], batch["image"])
         for metrics in self.test_metrics.values():
             self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=images.shape[0])
+
+    def _full_precision(self) -> torch.autocast:
+        """Turn off mixed-precision autocast: SSIM's Gaussian window is a convolution, and in bf16 its variance
+        terms lose so many digits that SSIM drops from about 0.75 to about 0.27 on the London faces."""
+        return torch.autocast(self.device.type, enabled=False)
 
     def _non_finite_message(self, problem: str) -> str:
         where = f"{problem} at epoch {self.current_epoch}, global step {self.global_step}, so training stopped."
