@@ -27,6 +27,7 @@ import copy
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,9 +60,15 @@ FULL_PRECISIONS = ("32-true", "32")
 
 @dataclass
 class Throughput:
-    """Images per second of a timed training run, its peak memory in MiB and the loss of every step."""
+    """Throughput of a timed training run, its peak memory in MiB and the loss of every step.
+
+    ``images_per_second`` covers the whole timed window, epoch ends included. ``median_images_per_second`` is
+    the median over steps of batch size / step time, which a short burst of load from another process on a
+    shared machine barely moves.
+    """
 
     images_per_second: float
+    median_images_per_second: float
     seconds: float
     images: int
     peak_memory_mib: float
@@ -163,9 +170,10 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 
 def count_flops(generator: Generator, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
-    """Return FLOPs per image of the forward pass, and of forward plus backward, counted on a copy."""
+    """Return FLOPs per image of the forward pass, and of forward plus backward, counted on a copy with the
+    first two images of ``batch`` (the count per image does not depend on the batch size)."""
     model = copy.deepcopy(generator).cpu().train()
-    batch = to_device(batch, torch.device("cpu"))
+    batch = {k: v[:2] for k, v in to_device(batch, torch.device("cpu")).items()}
     images = batch["image"].shape[0]
     with FlopCounterMode(display=False) as forward_counter:
         model(batch["identity"], batch["emotion"], batch["orientation"])
@@ -196,23 +204,25 @@ def matmul_flops_per_second(device: torch.device, dtype: torch.dtype, size: int 
 
 
 
-def throughput_from(stamps: list[tuple[float, int]], warmup: int) -> tuple[float, float, int]:
-    """Turn (time, images) stamps taken at the end of each step into images per second after ``warmup`` steps."""
+def throughput_from(stamps: list[tuple[float, int]], warmup: int) -> tuple[float, float, float, int]:
+    """Turn (time, images) stamps taken at the end of each step into the window rate, the median step rate,
+    the window's seconds and its images, all after ``warmup`` steps."""
     if len(stamps) <= warmup + 1:
         raise SystemExit(f"only {len(stamps)} steps ran; raise --steps above --warmup + 1 ({warmup + 1})")
     seconds = stamps[-1][0] - stamps[warmup][0]
     images = sum(count for _, count in stamps[warmup + 1 :])
-    return images / seconds, seconds, images
+    step_rates = [count / (end - start) for (start, _), (end, count) in zip(stamps[warmup:], stamps[warmup + 1 :])]
+    return images / seconds, statistics.median(step_rates), seconds, images
 
 
 def make_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer, total_steps: int):
     return instantiate(cfg.scheduler)(optimizer, total_steps=total_steps) if cfg.get("scheduler") else None
 
 
-def bare_loop(cfg: DictConfig, initial: dict, datamodule, device: torch.device, steps: int, warmup: int, channels_last: bool) -> Throughput:
+def bare_loop(cfg: DictConfig, initial: dict, datamodule, device: torch.device, steps: int, warmup: int) -> Throughput:
     """Train a copy of the generator with a plain PyTorch loop on the data module's training DataLoader."""
     L.seed_everything(cfg.seed, verbose=False)
-    generator = initial_generator(cfg, initial, datamodule, device, channels_last)
+    generator = initial_generator(cfg, initial, datamodule, device)
     optimizer = instantiate(cfg.optimizer)(params=generator.parameters())
     scheduler = make_scheduler(cfg, optimizer, steps)
     precision = str(cfg.trainer.precision)
@@ -242,17 +252,15 @@ def bare_loop(cfg: DictConfig, initial: dict, datamodule, device: torch.device, 
                 stamps.append((time.perf_counter(), batch["image"].shape[0]))
                 if len(stamps) == steps:
                     break
-    rate, seconds, images = throughput_from(stamps, warmup)
-    return Throughput(rate, seconds, images, memory["mib"], memory["kind"], [float(x) for x in losses])
+    rate, median_rate, seconds, images = throughput_from(stamps, warmup)
+    return Throughput(rate, median_rate, seconds, images, memory["mib"], memory["kind"], [float(x) for x in losses])
 
 
-def initial_generator(cfg: DictConfig, initial: dict, datamodule, device: torch.device, channels_last: bool) -> Generator:
+def initial_generator(cfg: DictConfig, initial: dict, datamodule, device: torch.device) -> Generator:
+    """Build the generator as train.py does (memory format and compile flag included) with the initial weights."""
     module = build_module(cfg, datamodule)
     module.generator.load_state_dict(initial)
-    generator = module.generator.to(device)
-    if channels_last:
-        generator.to(memory_format=torch.channels_last)
-    return generator
+    return module.generator.to(device)
 
 
 class StepClock(L.Callback):
@@ -269,13 +277,11 @@ class StepClock(L.Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def lightning_fit(cfg: DictConfig, initial: dict, datamodule, device: torch.device, steps: int, warmup: int, channels_last: bool, run_dir: Path) -> tuple[Throughput, L.Trainer]:
+def lightning_fit(cfg: DictConfig, initial: dict, datamodule, device: torch.device, steps: int, warmup: int, run_dir: Path) -> tuple[Throughput, L.Trainer]:
     """Train the FaceGen module with the config's Trainer for ``steps`` steps and time it."""
     L.seed_everything(cfg.seed, verbose=False)
     module = build_module(cfg, datamodule)
     module.generator.load_state_dict(initial)
-    if channels_last:
-        module.generator.to(memory_format=torch.channels_last)
     clock = StepClock(device)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
@@ -291,8 +297,8 @@ def lightning_fit(cfg: DictConfig, initial: dict, datamodule, device: torch.devi
     )
     with peak_memory(device) as memory:
         trainer.fit(module, datamodule=datamodule)
-    rate, seconds, images = throughput_from(clock.stamps, warmup)
-    return Throughput(rate, seconds, images, memory["mib"], memory["kind"], clock.losses), trainer
+    rate, median_rate, seconds, images = throughput_from(clock.stamps, warmup)
+    return Throughput(rate, median_rate, seconds, images, memory["mib"], memory["kind"], clock.losses), trainer
 
 
 def loader_throughput(datamodule, device: torch.device, min_images: int) -> float:
@@ -356,12 +362,15 @@ def best(runs: list[Throughput]) -> Throughput:
 
 def format_report(results: dict) -> str:
     """Format the measurements as a Markdown table."""
+    if "bare_images_per_second" not in results:
+        return format_loader_report(results)
     rows = [
-        ("bare PyTorch loop", f"{results['bare_images_per_second']:.1f} images/s", f"peak {results['bare_peak_memory_mib']:.0f} MiB ({results['memory_kind']})"),
-        ("Lightning (train.py config)", f"{results['lightning_images_per_second']:.1f} images/s", f"peak {results['lightning_peak_memory_mib']:.0f} MiB ({results['memory_kind']})"),
-        ("Lightning / bare", f"{results['lightning_over_bare']:.3f}", ""),
+        ("bare PyTorch loop", f"{results['bare_images_per_second']:.1f} images/s", f"median step {results['bare_median_images_per_second']:.1f} images/s"),
+        ("Lightning (train.py config)", f"{results['lightning_images_per_second']:.1f} images/s", f"median step {results['lightning_median_images_per_second']:.1f} images/s"),
+        ("Lightning / bare", f"{results['lightning_over_bare']:.3f}", f"median steps: {results['lightning_over_bare_median']:.3f}"),
+        ("peak memory", f"{results['bare_peak_memory_mib']:.0f} MiB bare", f"{results['lightning_peak_memory_mib']:.0f} MiB Lightning ({results['memory_kind']})"),
         ("DataLoader alone", f"{results['loader_images_per_second']:.0f} images/s", f"{results['loader_over_training']:.0f}x training"),
-        ("FLOPs per image", f"{results['gflop_per_image_training'] :.2f} GFLOP training", f"{results['gflop_per_image_forward']:.2f} GFLOP forward"),
+        ("FLOPs per image", f"{results['gflop_per_image_training']:.2f} GFLOP training", f"{results['gflop_per_image_forward']:.2f} GFLOP forward"),
         ("achieved (bare loop)", f"{results['achieved_gflops']:.1f} GFLOP/s", f"{100 * results['fraction_of_matmul']:.0f}% of matmul"),
         (f"dense matmul ({results['matmul_dtype']})", f"{results['matmul_gflops']:.1f} GFLOP/s", "2048x2048"),
         (f"render, batch {results['render_batch']}", f"{results['render_frames_per_second']:.1f} frames/s", "load_generator + forward"),
@@ -375,18 +384,30 @@ def format_report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def format_loader_report(results: dict) -> str:
+    """Format the measurements of a ``--loader-only`` run as a Markdown table."""
+    rows = [
+        ("DataLoader alone", f"{results['loader_images_per_second']:.0f} images/s", "copies to the device included"),
+        ("FLOPs per image", f"{results['gflop_per_image_training']:.2f} GFLOP training", f"{results['gflop_per_image_forward']:.2f} GFLOP forward"),
+        (f"dense matmul ({results['matmul_dtype']})", f"{results['matmul_gflops']:.1f} GFLOP/s", "2048x2048"),
+    ]
+    lines = ["| measurement | value | note |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value} | {note} |" for name, value, note in rows]
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="train.py overrides, for example experiment=london_64 trainer.precision=bf16-mixed")
     parser.add_argument("--steps", type=int, default=60, help="training steps per run (default 60)")
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of the timing at the start of each run (default 5)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each training path, alternating; the fastest is reported (default 2)")
-    parser.add_argument("--channels-last", action="store_true", help="train both paths with channels_last weights and activations")
     parser.add_argument("--render-batch", type=int, default=64, help="frames per generator forward pass when timing rendering (default 64, as render.py)")
     parser.add_argument("--render-frames", type=int, default=512, help="frames drawn when timing rendering (default 512)")
     parser.add_argument("--render-py", action="store_true", help="also time a real render.py run drawing --render-frames PNG frames")
     parser.add_argument("--job-epochs", type=int, default=None, help="estimate the time of this many epochs at the Lightning rate")
     parser.add_argument("--job-images", type=int, default=None, help="images per epoch for --job-epochs (default: this data set's training records)")
+    parser.add_argument("--loader-only", action="store_true", help="measure only FLOPs per image, matmul FLOP/s and the DataLoader, without training")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
@@ -417,16 +438,19 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
         "steps": args.steps,
         "warmup": args.warmup,
         "repeats": args.repeats,
-        "channels_last": args.channels_last,
+        "channels_last": bool(cfg.get("channels_last")),
         "compile": bool(cfg.get("compile")),
     }
     log.info("machine: %s", results["machine"])
     results.update(measure_flops(cfg, initial, datamodule, device))
-    trainer = measure_training(args, cfg, initial, datamodule, device, folder, results)
-    checkpoint = folder / "benchmark.ckpt"
-    trainer.save_checkpoint(checkpoint)
-    measure_rendering(args, checkpoint, device, folder, results)
-    if args.job_epochs:
+    if args.loader_only:
+        results["loader_images_per_second"] = loader_throughput(datamodule, device, min_images=max(2000, 2 * len(datamodule.train_faceset)))
+    else:
+        trainer = measure_training(args, cfg, initial, datamodule, device, folder, results)
+        checkpoint = folder / "benchmark.ckpt"
+        trainer.save_checkpoint(checkpoint)
+        measure_rendering(args, checkpoint, device, folder, results)
+    if args.job_epochs and not args.loader_only:
         job_images = args.job_images or len(datamodule.train_faceset)
         job_hours = args.job_epochs * job_images / results["lightning_images_per_second"] / 3600
         results.update(job_epochs=args.job_epochs, job_images=job_images, job_hours=job_hours)
@@ -434,7 +458,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     print(f"\nmachine: {results['machine']}")
     print(
         f"config: {' '.join(args.overrides) or '(defaults)'}; precision {results['precision']}, {results['resolution']}, "
-        f"batch {results['batch_size']}, best of {args.repeats}"
+        f"batch {results['batch_size']}, channels_last {results['channels_last']}, compile {results['compile']}"
+        + ("" if args.loader_only else f", best of {args.repeats}")
     )
     print(format_report(results))
     if args.json:
@@ -464,16 +489,18 @@ def measure_flops(cfg: DictConfig, initial: dict, datamodule, device: torch.devi
 
 
 def measure_training(args: argparse.Namespace, cfg: DictConfig, initial: dict, datamodule, device: torch.device, folder: Path, results: dict) -> L.Trainer:
-    """Time both training paths ``args.repeats`` times, alternating, then the DataLoader alone; add the fastest
-    runs to ``results`` and return the last Lightning trainer."""
+    """Time both training paths ``args.repeats`` times, alternating, then the DataLoader alone. Add the fastest
+    window rate and the fastest median step rate of each path to ``results``; return the last Lightning trainer."""
     bare_runs, lightning_runs = [], []
     for repeat in range(args.repeats):
-        bare_runs.append(bare_loop(cfg, initial, datamodule, device, args.steps, args.warmup, args.channels_last))
-        log.info("run %d, bare loop: %.2f images/s", repeat + 1, bare_runs[-1].images_per_second)
-        result, trainer = lightning_fit(cfg, initial, datamodule, device, args.steps, args.warmup, args.channels_last, folder / f"fit{repeat}")
+        bare_runs.append(bare_loop(cfg, initial, datamodule, device, args.steps, args.warmup))
+        log.info("run %d, bare loop: %.2f images/s, median step %.2f", repeat + 1, bare_runs[-1].images_per_second, bare_runs[-1].median_images_per_second)
+        result, trainer = lightning_fit(cfg, initial, datamodule, device, args.steps, args.warmup, folder / f"fit{repeat}")
         lightning_runs.append(result)
-        log.info("run %d, Lightning: %.2f images/s", repeat + 1, lightning_runs[-1].images_per_second)
+        log.info("run %d, Lightning: %.2f images/s, median step %.2f", repeat + 1, lightning_runs[-1].images_per_second, lightning_runs[-1].median_images_per_second)
     bare, lightning = best(bare_runs), best(lightning_runs)
+    bare_median = max(run.median_images_per_second for run in bare_runs)
+    lightning_median = max(run.median_images_per_second for run in lightning_runs)
     loader_rate = loader_throughput(datamodule, device, min_images=max(2000, 2 * len(datamodule.train_faceset)))
     achieved = results["training_flops"] * bare.images_per_second
     results.update(
@@ -483,8 +510,13 @@ def measure_training(args: argparse.Namespace, cfg: DictConfig, initial: dict, d
         lightning_peak_memory_mib=lightning.peak_memory_mib,
         memory_kind=bare.memory_kind,
         lightning_over_bare=lightning.images_per_second / bare.images_per_second,
+        bare_median_images_per_second=bare_median,
+        lightning_median_images_per_second=lightning_median,
+        lightning_over_bare_median=lightning_median / bare_median,
         all_bare_images_per_second=[run.images_per_second for run in bare_runs],
         all_lightning_images_per_second=[run.images_per_second for run in lightning_runs],
+        all_bare_median_images_per_second=[run.median_images_per_second for run in bare_runs],
+        all_lightning_median_images_per_second=[run.median_images_per_second for run in lightning_runs],
         bare_losses=bare_runs[0].losses,
         lightning_losses=lightning_runs[0].losses,
         loader_images_per_second=loader_rate,

@@ -18,7 +18,7 @@ from facegen.evaluation import Holdout, emotion_labels, mean_emotion_images, sam
 from facegen.faceset import FaceSet
 from facegen.generator import ConfigError, Generator
 from facegen.module import FaceGenModule
-from facegen.training import build_module, validate
+from facegen.training import validate
 
 from conftest import PROJECT_ROOT, TINY_TRAINING, run_train
 
@@ -283,15 +283,6 @@ def test_test_needs_a_holdout():
     with pytest.raises(ConfigError, match="train=false only evaluates"):
         validate(composed("train=false", "holdout=emotion"))
     validate(composed("test=true", "holdout=emotion"))
-
-
-def test_compile_flag_is_applied(tmp_path):
-    overrides = ["data=synthetic", "data.num_identities=2", "data.yaws_per_face=1", "resolution=32x32", "model=small", f"data.cache_dir={tmp_path}"]
-    cfg = composed(*overrides, "compile=true")
-    datamodule = FaceDataModule(FixedSource(make_faceset(people=2, size=32)), width=32, height=32)
-    # nn.Module.compile only wraps the call; nothing is compiled until a forward pass.
-    assert build_module(cfg, datamodule).generator._compiled_call_impl is not None
-    assert build_module(composed(*overrides), datamodule).generator._compiled_call_impl is None
 
 
 @pytest.mark.slow
