@@ -4,6 +4,8 @@ metrics logged by the test stage and the comparison sheet written by ``train.py 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from facegen.checkpoint import read_checkpoint
+from facegen.checkpoint import load_generator, read_checkpoint
 from facegen.data.datamodule import FaceDataModule
 from facegen.evaluation import Holdout, emotion_labels, mean_emotion_images, same_identity_baselines
 from facegen.faceset import FaceSet
@@ -20,7 +22,7 @@ from facegen.generator import ConfigError, Generator
 from facegen.module import FaceGenModule
 from facegen.training import validate
 
-from conftest import PROJECT_ROOT, TINY_TRAINING, run_train
+from conftest import PROJECT_ROOT, TINY_TRAINING, run_train, subprocess_env
 
 EMOTIONS = ["happy", "neutral", "sad"]
 
@@ -304,6 +306,29 @@ def test_train_py_test_stage(tmp_path, cache_dir):
     stored = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["facegen"]["holdout"]
     assert len(stored) == 4
     assert {record[1] for record in stored} == {"happy"}
+    assert load_generator(run_dir).holdout == stored
+
+    # The sheet of held-out people: one row per held-out identity, one generated face per emotion.
+    heldout_sheet = tmp_path / "heldout_people.png"
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "sample_sheet.py"), str(run_dir), str(heldout_sheet), "--heldout", "--zoom", "1"]
+    script = subprocess.run(command, cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert Image.open(heldout_sheet).size == (8 * 34 + 2, 2 * 34 + 2)
+    script = subprocess.run([*command, "--transpose"], cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert Image.open(heldout_sheet).size == (2 * 34 + 2, 8 * 34 + 2)
+
+    # Held-out records scored beside trained ones, by yaw, and against the person's other emotions.
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "score_records.py"), str(run_dir), "--yaw-bins", "-90", "0", "90"]
+    script = subprocess.run(command, cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0, script.stderr[-2000:]
+    tables = script.stdout
+    assert "| held out | 4 |" in tables
+    assert "| trained | 44 |" in tables
+    yaw_counts = [int(line.split("|")[2]) for line in tables.splitlines() if line.startswith("| -90 to 0 |") or line.startswith("| 0 to 90 |")]
+    assert sum(yaw_counts) == 48
+    # Each of the 4 held-out happy faces is paired with its person's 7 trained emotions, 3 rows per emotion.
+    assert tables.count("| generated happy | real happy (held out) | 4 |") == 7
 
     # Evaluating the run again from its checkpoint gives the same numbers.
     again = run_train(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,6 +24,8 @@ class LoadedGenerator:
     epoch: int
     global_step: int
     path: Path
+    # [identity name, emotion name, yaw] of each record kept out of training; empty without a holdout.
+    holdout: list[list] = field(default_factory=list)
 
     @property
     def config(self) -> dict:
@@ -96,4 +98,5 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Load
         epoch=int(checkpoint.get("epoch", -1)),
         global_step=int(checkpoint.get("global_step", -1)),
         path=path,
+        holdout=[list(record) for record in meta.get("holdout") or []],
     )
