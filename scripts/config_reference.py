@@ -86,7 +86,7 @@ TRAIN_NOTES = {
     "trainer.num_nodes": "Machines in a multi-node run.",
     "trainer.strategy": "How work is spread over devices; ddp runs one process per GPU.",
     "trainer.sync_batchnorm": "Compute batch-normalization statistics over all processes instead of each one's batch.",
-    "trainer.precision": "Numeric precision: 32-true, or bf16-mixed on GPUs that support bfloat16.",
+    "trainer.precision": "Numeric precision: 32-true, or bf16-mixed on GPUs and CPUs with bfloat16 instructions.",
     "trainer.max_epochs": "Epochs to train.",
     "trainer.log_every_n_steps": "Optimizer steps between logged step metrics.",
     "trainer.benchmark": "Let cuDNN pick the fastest convolution algorithms.",

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from facegen.precision import default_cpu_precision
+
 from conftest import PROJECT_ROOT, subprocess_env
 
 TINY = ["data=synthetic", "data.num_identities=2", "data.yaws_per_face=1", "resolution=32x32", "model=small", "trainer.enable_progress_bar=false"]
@@ -51,4 +53,4 @@ def test_speed_script_reports(tmp_path, cache_dir):
     assert results["gflop_per_image_forward"] * 1e9 == pytest.approx(expected_forward_flops())
     assert results["gflop_per_image_training"] > 2 * results["gflop_per_image_forward"]
     assert results["resolution"] == "32x32"
-    assert results["precision"] == "32-true"
+    assert results["precision"] == default_cpu_precision()

@@ -28,8 +28,12 @@ from facegen.faceset import DataError
 from facegen.generator import ConfigError, check_config
 from facegen.io import atomic_save_with, remove_partial_writes
 from facegen.module import CheckpointError, FaceGenModule, NonFiniteLossError, config_differences
+from facegen.precision import register_resolver
 
 log = logging.getLogger(__name__)
+
+# train.py, the benchmarks and the tests resolve configs after importing this module.
+register_resolver()
 
 # Errors in the user's settings, files or numbers; train.py reports their message alone, without a traceback.
 USER_ERRORS = (ConfigError, DataError, CheckpointError, NonFiniteLossError, MisconfigurationException)
