@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -291,7 +292,7 @@ def test_test_needs_a_holdout():
 def test_train_py_test_stage(tmp_path, cache_dir):
     run_dir = tmp_path / "run"
     result = run_train(
-        [*TINY_TRAINING, "data.yaws_per_face=2", "trainer.max_epochs=2", "holdout=emotion", "holdout.count=2", "test=true"],
+        [*TINY_TRAINING, "data.yaws_per_face=2", "trainer.max_epochs=2", "holdout=emotion", "holdout.count=2", "test=true", "logger=wandb"],
         run_dir,
         cache_dir,
     )
@@ -302,6 +303,10 @@ def test_train_py_test_stage(tmp_path, cache_dir):
     # 2 identities x 2 yaws of happy photos, 4 columns; each tile is 32 pixels plus 2 of padding.
     sheet = Image.open(run_dir / "holdout_sheet.png")
     assert sheet.size == (4 * 34 + 2, 4 * 34 + 2)
+    # The sheet logged to W&B has the same pixels.
+    logged = list((run_dir / "wandb").glob("offline-run-*/files/media/images/holdout_sheet*.png"))
+    assert len(logged) == 1
+    assert np.array_equal(np.asarray(Image.open(logged[0]).convert("RGB")), np.asarray(sheet.convert("RGB")))
 
     stored = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["facegen"]["holdout"]
     assert len(stored) == 4

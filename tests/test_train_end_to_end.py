@@ -59,7 +59,13 @@ def test_wandb_offline_writes_into_run_folder(tmp_path, cache_dir):
     assert len(runs) == 1
     run_id = (tmp_path / "wandb_run_id.txt").read_text().strip()
     assert runs[0].name.endswith(run_id)
-    assert list(runs[0].glob("files/media/images/samples*.png")), "the sample grid was not logged to W&B"
+    logged = list(runs[0].glob("files/media/images/samples*.png"))
+    assert logged, "the sample grid was not logged to W&B"
+    # W&B stores the same pixels as the PNG in the run folder, not a rescaled or blank copy.
+    local = np.asarray(Image.open(tmp_path / "samples" / "epoch_0000.png").convert("RGB"))
+    remote = np.asarray(Image.open(logged[0]).convert("RGB"))
+    assert remote.shape == local.shape
+    assert np.array_equal(remote, local)
 
 
 def test_adagrad_with_cosine_schedule(tmp_path, cache_dir):

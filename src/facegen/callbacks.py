@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
@@ -47,9 +48,18 @@ def draw_sample_grid(generator: torch.nn.Module, identities: list[int], num_iden
     return make_grid(images.cpu(), nrow=cols, padding=2, pad_value=1.0)
 
 
+def to_uint8_array(grid: torch.Tensor) -> np.ndarray:
+    """Convert a (C, H, W) tensor in [0, 1] to an (H, W, C) uint8 array, or (H, W) for one channel.
+
+    W&B gets this array too: the wandb 0.31 package stores a float tensor's values unscaled in a uint8
+    PNG, so a [0, 1] image arrives black.
+    """
+    return grid.detach().cpu().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).squeeze(-1).numpy()
+
+
 def save_png(grid: torch.Tensor, path: str | Path) -> None:
     """Save a (C, H, W) tensor in [0, 1] as a PNG, written atomically."""
-    array = grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).squeeze(-1).numpy()
+    array = to_uint8_array(grid)
     atomic_save_with(path, lambda stream: Image.fromarray(array).save(stream, format="PNG"))
 
 
@@ -89,7 +99,7 @@ class SampleGrid(L.Callback):
         caption = f"after {epoch} epochs; rows: identities {', '.join(names)}; columns: {', '.join(pl_module.emotion_names)}"
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key="samples", images=[grid], caption=[caption], step=trainer.global_step)
+                logger.log_image(key="samples", images=[to_uint8_array(grid)], caption=[caption], step=trainer.global_step)
 
 
 class LastCheckpoint(Checkpoint):

@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
-from facegen.callbacks import AtomicCheckpointIO, save_png
+from facegen.callbacks import AtomicCheckpointIO, save_png, to_uint8_array
 from facegen.checkpoint import read_checkpoint
 from facegen.data.datamodule import FaceDataModule
 from facegen.evaluation import Holdout, comparison_sheet, format_results, sheet_caption
@@ -215,7 +215,7 @@ def test_heldout(trainer: L.Trainer, module: FaceGenModule, datamodule: FaceData
         log.info("held-out records:\n%s\ncomparison sheet: %s", format_results(metrics), path)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key="holdout_sheet", images=[sheet], caption=[sheet_caption(dataset)])
+                logger.log_image(key="holdout_sheet", images=[to_uint8_array(sheet)], caption=[sheet_caption(dataset)])
     return metrics
 
 
