@@ -54,3 +54,19 @@ def test_speed_script_reports(tmp_path, cache_dir):
     assert results["gflop_per_image_training"] > 2 * results["gflop_per_image_forward"]
     assert results["resolution"] == "32x32"
     assert results["precision"] == default_cpu_precision()
+
+    # benchmarks/table.py turns the record into one row of the comparison table in docs/benchmarks.md.
+    table = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "table.py"), str(output)], capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    header, rule, row = table.stdout.splitlines()
+    assert header.count("|") == row.count("|")
+    assert row.startswith("| `speed` | ")
+    assert f"| {results['lightning_over_bare']:.3f} |" in row
+
+
+def test_table_rejects_other_files(tmp_path):
+    other = tmp_path / "notes.json"
+    other.write_text("not json")
+    table = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "table.py"), str(other)], capture_output=True, text=True, timeout=60)
+    assert table.returncode != 0
+    assert "not a benchmark record" in table.stderr

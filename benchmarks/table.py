@@ -1,0 +1,71 @@
+"""Print a Markdown table that compares the JSON records written by ``benchmarks/speed.py --json``.
+
+    python benchmarks/table.py benchmarks/results/london_64_*.json
+
+One row per record, named by its file; the columns are the figures that docs/benchmarks.md compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+COLUMNS = (
+    ("record", None),
+    ("precision", "precision"),
+    ("bare loop, images/s", "bare_images_per_second"),
+    ("Lightning, images/s", "lightning_images_per_second"),
+    ("Lightning / bare", "lightning_over_bare"),
+    ("loader / training", "loader_over_training"),
+    ("GFLOP/s (bare)", "achieved_gflops"),
+    ("of matmul", "fraction_of_matmul"),
+    ("peak MiB (bare, Lightning)", None),
+    ("render frames/s", "render_frames_per_second"),
+)
+
+
+def cell(record: dict, key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return "-"
+    if key == "fraction_of_matmul":
+        return f"{value:.0%}"
+    if key == "lightning_over_bare":
+        return f"{value:.3f}"
+    if key == "loader_over_training":
+        return f"{value:.0f}x"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def row(path: Path, record: dict) -> str:
+    cells = []
+    for _, key in COLUMNS:
+        if key is not None:
+            cells.append(cell(record, key))
+        elif not cells:
+            cells.append(f"`{path.stem}`")
+        else:
+            bare, lightning = record.get("bare_peak_memory_mib"), record.get("lightning_peak_memory_mib")
+            cells.append(f"{bare:.0f}, {lightning:.0f}" if bare and lightning else "-")
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records", nargs="+", type=Path, help="JSON files written by benchmarks/speed.py --json")
+    args = parser.parse_args()
+    print("| " + " | ".join(name for name, _ in COLUMNS) + " |")
+    print("|" + " --- |" * len(COLUMNS))
+    for path in args.records:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise SystemExit(f"{path}: not a benchmark record ({error})") from error
+        print(row(path, record))
+
+
+if __name__ == "__main__":
+    main()
