@@ -42,6 +42,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
@@ -49,7 +50,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from facegen.checkpoint import load_generator
 from facegen.faceset import encode_orientation
 from facegen.generator import Generator
-from facegen.training import build_datamodule, build_module, validate
+from facegen.training import build_datamodule, build_module, find_user_error, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("benchmark")
@@ -81,8 +82,12 @@ class Throughput:
 
 def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
     """Compose conf/train.yaml as train.py does, with no logger and the run folder in ``run_dir``."""
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["logger=none", *overrides, f"paths.run_dir={run_dir}"])
+    try:
+        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=["logger=none", *overrides, f"paths.run_dir={run_dir}"])
+    except HydraException as error:
+        # Hydra's own message names the override and, for a group, the options it has.
+        raise SystemExit(f"error: {error}") from None
     validate(cfg)
     precision = str(cfg.trainer.precision)
     if precision not in AUTOCAST_DTYPES and precision not in FULL_PRECISIONS:
@@ -437,7 +442,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loader-only", action="store_true", help="measure only FLOPs per image, matmul FLOP/s and the DataLoader, without training")
     parser.add_argument("--profile", type=int, default=0, metavar="ROWS", help="first print the ROWS operators with the most self time in 10 bare-loop steps")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for option in ("steps", "repeats", "render_batch", "render_frames"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    for option in ("warmup", "profile"):
+        if getattr(args, option) < 0:
+            parser.error(f"--{option} must be 0 or more, got {getattr(args, option)}")
+    for option in ("job_epochs", "job_images"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -445,7 +460,14 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="facegen-benchmark-") as folder:
-        return run(args, Path(folder))
+        try:
+            return run(args, Path(folder))
+        except Exception as error:
+            # Invalid settings or data end with their message alone, as in train.py; anything else is a bug.
+            user_error = find_user_error(error)
+            if user_error is None:
+                raise
+            raise SystemExit(f"error: {user_error}") from None
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict:

@@ -2,7 +2,8 @@
 
     python benchmarks/table.py benchmarks/results/london_64_*.json
 
-One row per record, named by its file; the columns are the figures that docs/benchmarks.md compares.
+One row per record, in the order given, named by its file; the columns are the figures that
+docs/benchmarks.md compares.
 """
 
 from __future__ import annotations
@@ -53,19 +54,26 @@ def row(path: Path, record: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def read_record(path: Path) -> dict:
+    """Load one record; raise SystemExit for a file that benchmarks/speed.py did not write."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{path}: not a benchmark record ({error})") from error
+    if not isinstance(record, dict) or not {"precision", "loader_images_per_second"} <= set(record):
+        raise SystemExit(f"{path}: not a benchmark record (no precision and loader_images_per_second keys); pass files written by benchmarks/speed.py --json")
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("records", nargs="+", type=Path, help="JSON files written by benchmarks/speed.py --json")
     args = parser.parse_args()
+    records = [(path, read_record(path)) for path in args.records]
     print("| " + " | ".join(name for name, _ in COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))
-    for path in args.records:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"{path}: not a benchmark record ({error})") from error
+    for path, record in records:
         print(row(path, record))
-
 
 if __name__ == "__main__":
     main()

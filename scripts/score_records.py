@@ -9,9 +9,9 @@ yaw. For held-out records whose person also has trained photos with other emotio
 generated held-out face against those photos too, and the generated other emotion against the held-out
 photo: it shows whether the emotion input moved the face towards the held-out expression.
 
-The run's own Hydra config (RUN_FOLDER/.hydra/config.yaml) rebuilds the data and its split. The images
-are generated in float32 from checkpoints/last.ckpt, so the scores of a bf16-mixed run can differ from
-its test stage in the third digit.
+The data settings stored in the run's checkpoint rebuild the data and its split (older checkpoints fall
+back to RUN_FOLDER/.hydra/config.yaml). The images are generated in float32 from checkpoints/last.ckpt,
+so the scores of a bf16-mixed run can differ from its test stage in the third digit.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import argparse
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
-from facegen.checkpoint import LoadedGenerator, load_generator
+from facegen.checkpoint import CheckpointError, LoadedGenerator, load_generator, run_data_config
 from facegen.evaluation import describe_records, emotion_labels, image_metrics
 from facegen.faceset import FaceSet, encode_orientation
 from facegen.training import build_datamodule
@@ -70,6 +69,7 @@ def split_table(loaded: LoadedGenerator, faces: FaceSet, train_index: torch.Tens
 
 def yaw_table(loaded: LoadedGenerator, faces: FaceSet, heldout: torch.Tensor, edges: list[float]) -> str:
     rows = []
+    yaws = f"{float(faces.yaws.min()):g} to {float(faces.yaws.max()):g} degrees"
     for low, high in zip(edges, edges[1:]):
         # The last bin includes its upper edge, so that every record between the first and last edge is counted.
         inside = (faces.yaws >= low) & ((faces.yaws < high) if high != edges[-1] else (faces.yaws <= high))
@@ -84,6 +84,8 @@ def yaw_table(loaded: LoadedGenerator, faces: FaceSet, heldout: torch.Tensor, ed
         else:
             trained_on = f"{len(index) - held} of {len(index)}"
         rows.append((f"{low:g} to {high:g}", len(index), trained_on, *score(generate(loaded, faces, index), real_images(faces, index))))
+    if not rows:
+        raise SystemExit(f"no record has a yaw in --yaw-bins {' '.join(f'{edge:g}' for edge in edges)}; this data set's yaws run from {yaws}")
     return markdown(("yaw (degrees)", "records", "trained on", "PSNR (dB)", "SSIM"), rows)
 
 
@@ -109,12 +111,16 @@ def cross_emotion_table(loaded: LoadedGenerator, faces: FaceSet, train_index: to
     if not pairs:
         return None
     rows = []
+    scored_held = set()
     for (held_emotion, other_emotion), matched in sorted(pairs.items()):
         records = torch.tensor([record for record, _ in matched])
         partners = torch.tensor([partner for _, partner in matched])
         generated_held, generated_other = generate(loaded, faces, records), generate(loaded, faces, partners)
         real_held, real_other = real_images(faces, records), real_images(faces, partners)
-        rows.append((f"generated {held_emotion}", f"real {held_emotion} (held out)", len(matched), *score(generated_held, real_held)))
+        if held_emotion not in scored_held:
+            # Every person with a held-out record of this emotion has a trained photo of some other emotion.
+            scored_held.add(held_emotion)
+            rows.append((f"generated {held_emotion}", f"real {held_emotion} (held out)", len(matched), *score(generated_held, real_held)))
         rows.append((f"generated {held_emotion}", f"real {other_emotion} (trained)", len(matched), *score(generated_held, real_other)))
         rows.append((f"generated {other_emotion}", f"real {held_emotion} (held out)", len(matched), *score(generated_other, real_held)))
     return markdown(("image", "against", "records", "PSNR (dB)", "SSIM"), rows)
@@ -122,36 +128,35 @@ def cross_emotion_table(loaded: LoadedGenerator, faces: FaceSet, train_index: to
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="run folder with .hydra/config.yaml and checkpoints/last.ckpt")
+    parser.add_argument("run", type=Path, help="run folder with checkpoints/last.ckpt")
     parser.add_argument("--yaw-bins", type=float, nargs="+", metavar="DEGREES", help="bin edges in degrees, ascending, for a table by yaw")
     args = parser.parse_args()
-    if args.yaw_bins is not None and (len(args.yaw_bins) < 2 or sorted(args.yaw_bins) != args.yaw_bins):
-        raise SystemExit(f"--yaw-bins needs at least two ascending edges, got {args.yaw_bins}")
-    config_path = args.run / ".hydra" / "config.yaml"
-    if not config_path.is_file():
-        raise SystemExit(f"{config_path} not found: pass the folder of a train.py run")
+    edges = args.yaw_bins
+    if edges is not None and (len(edges) < 2 or any(low >= high for low, high in zip(edges, edges[1:]))):
+        parser.error(f"--yaw-bins needs at least two strictly ascending edges, got {' '.join(f'{edge:g}' for edge in edges)}")
 
-    loaded = load_generator(args.run)
-    datamodule = build_datamodule(OmegaConf.load(config_path))
+    try:
+        loaded = load_generator(args.run)
+        datamodule = build_datamodule(run_data_config(loaded, args.run))
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
     faces = datamodule.load()
     if faces.identity_names != loaded.identity_names:
         raise SystemExit(f"{args.run}: the data's identities differ from the checkpoint's; was the data changed after training?")
     train_index, heldout_index = datamodule.split()
     if describe_records(faces, heldout_index) != loaded.holdout:
-        raise SystemExit(f"{args.run}: the config's held-out records differ from those stored in {loaded.path}")
+        raise SystemExit(f"{args.run}: the data settings select other held-out records than those stored in {loaded.path}")
     heldout = torch.zeros(len(faces), dtype=torch.bool)
     heldout[heldout_index] = True
 
-    print(f"{loaded.path} (epoch {loaded.epoch + 1}), {len(faces)} records\n")
-    print(split_table(loaded, faces, train_index, heldout_index))
-    if args.yaw_bins:
-        print()
-        print(yaw_table(loaded, faces, heldout, args.yaw_bins))
+    tables = [split_table(loaded, faces, train_index, heldout_index)]
+    if edges:
+        tables.append(yaw_table(loaded, faces, heldout, edges))
     cross = cross_emotion_table(loaded, faces, train_index, heldout_index) if len(heldout_index) else None
     if cross:
-        print()
-        print(cross)
-
+        tables.append(cross)
+    print(f"{loaded.path} (epoch {loaded.epoch + 1}), {len(faces)} records\n")
+    print("\n\n".join(tables))
 
 if __name__ == "__main__":
     main()

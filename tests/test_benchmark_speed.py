@@ -64,9 +64,28 @@ def test_speed_script_reports(tmp_path, cache_dir):
     assert f"| {results['lightning_over_bare']:.3f} |" in row
 
 
-def test_table_rejects_other_files(tmp_path):
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"a": 1}'], ids=["text", "list", "other object"])
+def test_table_rejects_other_files(tmp_path, text):
     other = tmp_path / "notes.json"
-    other.write_text("not json")
+    other.write_text(text)
     table = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "table.py"), str(other)], capture_output=True, text=True, timeout=60)
     assert table.returncode != 0
     assert "not a benchmark record" in table.stderr
+    assert table.stdout == "", "the table header was printed before the error"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--render-batch", "0"], "--render-batch must be at least 1"),
+        (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--warmup", "-1"], "--warmup must be 0 or more"),
+        (["--loader-only", "bogus.key=1"], "Could not override 'bogus.key'"),
+        (["--loader-only", "model=nosuch"], "model"),
+    ],
+)
+def test_speed_rejects_bad_options(options, message):
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "speed.py"), *options], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -110,7 +110,7 @@ def test_random_combinations_keep_every_input():
     [
         (Holdout(combinations=(("p0", "happy"), ("p0", "neutral"), ("p0", "sad"))), "every training record of identities"),
         (Holdout(yaw_ranges=((-90.0, 90.0),)), "every training record"),
-        (Holdout(yaw_ranges=((60.0, 90.0),)), "select no record"),
+        (Holdout(yaw_ranges=((60.0, 90.0),)), "select no record.*yaws run from -30 to 30 degrees"),
         (Holdout(combinations=(("p9", "happy"),)), "unknown identity"),
         (Holdout(combinations=(("p0", "angry"),)), "unknown emotion"),
         (Holdout(combinations=(("p0", "happy", 45.0),)), "matches no record"),
@@ -126,10 +126,14 @@ def test_holdout_rejects(holdout, message):
     "config, message",
     [
         ({"emotion": "happy"}, "needs holdout.count or holdout.fraction"),
-        ({"emotion": "happy", "count": 2, "fraction": 0.5}, "not both"),
+        ({"emotion": "happy", "count": 2, "fraction": 0.5}, "not both.*holdout.count=null"),
         ({"fraction": 1.5}, "strictly between 0 and 1"),
         ({"count": 0}, "positive integer"),
         ({"yaw_ranges": [[40, 20]]}, "low <= high"),
+        ({"yaw_ranges": [["a", "b"]]}, "low <= high"),
+        ({"yaw_ranges": [[20, 40, 60]]}, "low <= high"),
+        ({"yaw_ranges": [-90, 90]}, r"list of \[low, high\] pairs"),
+        ({"yaw_ranges": 30}, r"list of \[low, high\] pairs"),
         ({"combinations": [["p0"]]}, "each holdout combination"),
         ({"combinations": [], "emotion": None}, "select nothing"),
         ({"identity": "p0"}, "unknown holdout setting"),
@@ -283,8 +287,10 @@ def composed(*overrides: str):
 def test_test_needs_a_holdout():
     with pytest.raises(ConfigError, match="no holdout is set"):
         validate(composed("test=true"))
-    with pytest.raises(ConfigError, match="train=false only evaluates"):
+    with pytest.raises(ConfigError, match="train=false only evaluates a trained run: also set test=true and ckpt_path"):
         validate(composed("train=false", "holdout=emotion"))
+    with pytest.raises(ConfigError, match=r"also set ckpt_path \("):
+        validate(composed("train=false", "test=true", "holdout=emotion"))
     validate(composed("test=true", "holdout=emotion"))
 
 
@@ -322,6 +328,17 @@ def test_train_py_test_stage(tmp_path, cache_dir):
     script = subprocess.run([*command, "--transpose"], cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
     assert script.returncode == 0, script.stderr[-2000:]
     assert Image.open(heldout_sheet).size == (2 * 34 + 2, 8 * 34 + 2)
+    # With the real photos: the nearest-yaw photo of each pair, and the generated face at that photo's yaw.
+    script = subprocess.run([*command, "--with-real", "--yaw", "30"], cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert "(real, generated)" in script.stdout
+    assert "no photo" not in script.stdout
+    assert Image.open(heldout_sheet).size == (16 * 34 + 2, 2 * 34 + 2)
+    for bad, message in (([command[1], str(tmp_path), str(heldout_sheet)], "error: no last.ckpt"), ([*command[1:], "--zoom", "0"], "--zoom must be at least 1")):
+        script = subprocess.run([sys.executable, *bad], cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
+        assert script.returncode != 0
+        assert message in script.stderr
+        assert "Traceback" not in script.stderr
 
     # Held-out records scored beside trained ones, by yaw, and against the person's other emotions.
     command = [sys.executable, str(PROJECT_ROOT / "scripts" / "score_records.py"), str(run_dir), "--yaw-bins", "-90", "0", "90"]
@@ -332,8 +349,18 @@ def test_train_py_test_stage(tmp_path, cache_dir):
     assert "| trained | 44 |" in tables
     yaw_counts = [int(line.split("|")[2]) for line in tables.splitlines() if line.startswith("| -90 to 0 |") or line.startswith("| 0 to 90 |")]
     assert sum(yaw_counts) == 48
-    # Each of the 4 held-out happy faces is paired with its person's 7 trained emotions, 3 rows per emotion.
-    assert tables.count("| generated happy | real happy (held out) | 4 |") == 7
+    # The 4 held-out happy faces are scored once against their own photos, then against each of the person's
+    # 7 trained emotions, and each generated other emotion against the held-out photo.
+    assert tables.count("| generated happy | real happy (held out) | 4 |") == 1
+    assert tables.count("| generated happy | real ") == 8
+    assert tables.count("| real happy (held out) | 4 |") == 8
+
+    # A rejected start in the run folder rewrites .hydra/config.yaml; the scripts read the checkpoint's settings.
+    config_path = run_dir / ".hydra" / "config.yaml"
+    config_path.write_text(config_path.read_text().replace("num_identities: 3", "num_identities: 12"))
+    again_scored = subprocess.run(command, cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
+    assert again_scored.returncode == 0, again_scored.stderr[-2000:]
+    assert again_scored.stdout == script.stdout
 
     # Evaluating the run again from its checkpoint gives the same numbers.
     again = run_train(

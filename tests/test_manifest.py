@@ -87,6 +87,13 @@ def test_manifest_missing_files(tmp_path, case, prepare, message):
         ManifestSource(root).load(8, 10, 3)
 
 
+def test_relative_missing_folder_is_resolved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as error:
+        ManifestSource(Path("../absent")).load(8, 10, 3)
+    assert f"data folder not found: ../absent (resolved from the current folder {tmp_path} to {tmp_path.parent / 'absent'})" in str(error.value)
+
+
 def test_manifest_missing_column(tmp_path):
     root = write_folder(tmp_path / "data", [r[:2] for r in ROWS], header="file,identity")
     with pytest.raises(DataError, match=r"missing column\(s\) emotion"):

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from facegen.generator import Generator
 # CheckpointError is defined beside the LightningModule, which raises it too, and imported from here.
 from facegen.module import CHECKPOINT_FORMAT, CheckpointError, checkpoint_digest
 
-__all__ = ["CheckpointError", "LoadedGenerator", "load_generator", "read_checkpoint", "resolve_checkpoint"]
+__all__ = ["CheckpointError", "LoadedGenerator", "load_generator", "read_checkpoint", "resolve_checkpoint", "run_data_config"]
 
 
 @dataclass
@@ -26,6 +27,8 @@ class LoadedGenerator:
     path: Path
     # [identity name, emotion name, yaw] of each record kept out of training; empty without a holdout.
     holdout: list[list] = field(default_factory=list)
+    # The run's resolved data, resolution and holdout settings; None in checkpoints written before they were stored.
+    data_config: dict | None = None
 
     @property
     def config(self) -> dict:
@@ -99,4 +102,19 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Load
         global_step=int(checkpoint.get("global_step", -1)),
         path=path,
         holdout=[list(record) for record in meta.get("holdout") or []],
+        data_config=meta.get("data_config"),
     )
+
+
+def run_data_config(loaded: LoadedGenerator, run_dir: str | Path) -> DictConfig:
+    """Return the data, resolution and holdout settings that trained ``loaded``.
+
+    Checkpoints store them. Older checkpoints fall back to RUN_DIR/.hydra/config.yaml, which Hydra rewrites
+    at every start in that folder, rejected starts included.
+    """
+    if loaded.data_config is not None:
+        return OmegaConf.create(loaded.data_config)
+    config_path = Path(run_dir) / ".hydra" / "config.yaml"
+    if not config_path.is_file():
+        raise CheckpointError(f"{loaded.path} stores no data settings and {config_path} is not found; pass the folder of a train.py run")
+    return OmegaConf.load(config_path)

@@ -63,7 +63,10 @@ class Holdout:
             raise ConfigError(f"unknown holdout setting(s) {unknown}; allowed are {sorted(known)}")
         count, fraction = config.get("count"), config.get("fraction")
         if count is not None and fraction is not None:
-            raise ConfigError(f"set holdout.count or holdout.fraction, not both (got {count} and {fraction})")
+            raise ConfigError(
+                f"set holdout.count or holdout.fraction, not both (got {count} and {fraction}); a preset may set one of them, "
+                "so clear the other, for example holdout.count=null"
+            )
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ConfigError(f"holdout.count must be a positive integer, got {count!r}")
         if fraction is not None and not 0.0 < float(fraction) < 1.0:
@@ -77,11 +80,7 @@ class Holdout:
             if isinstance(entry, (str, bytes)) or len(entry) not in (2, 3):
                 raise ConfigError(f"each holdout combination must be [identity, emotion] or [identity, emotion, yaw], got {entry!r}")
             combinations.append(tuple(entry))
-        ranges = []
-        for entry in config.get("yaw_ranges") or ():
-            if isinstance(entry, (str, bytes)) or len(entry) != 2 or float(entry[0]) > float(entry[1]):
-                raise ConfigError(f"each holdout yaw range must be [low, high] in degrees with low <= high, got {entry!r}")
-            ranges.append((float(entry[0]), float(entry[1])))
+        ranges = [parse_yaw_range(entry) for entry in yaw_range_list(config.get("yaw_ranges"))]
 
         holdout = cls(
             combinations=tuple(combinations),
@@ -166,6 +165,26 @@ class Holdout:
         return mask
 
 
+def yaw_range_list(value: Any) -> list:
+    """Return ``holdout.yaw_ranges`` as a list of entries, rejecting a single number or a flat pair."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, int, float)) or not all(isinstance(entry, (list, tuple)) for entry in value):
+        raise ConfigError(f"holdout.yaw_ranges must be a list of [low, high] pairs in degrees, for example [[20,40]], got {value!r}")
+    return list(value)
+
+
+def parse_yaw_range(entry: Any) -> tuple[float, float]:
+    """Return one ``[low, high]`` yaw range in degrees as floats, with low <= high."""
+    try:
+        low, high = (float(bound) for bound in entry)
+    except (TypeError, ValueError):
+        low = high = None
+    if low is None or low > high:
+        raise ConfigError(f"each holdout yaw range must be [low, high] in degrees with low <= high, got {entry!r}")
+    return low, high
+
+
 def emotion_labels(faceset: FaceSet) -> torch.Tensor:
     """Return each record's emotion index, (N,) int64: the largest entry of its emotion vector."""
     return faceset.emotions.argmax(dim=1)
@@ -194,7 +213,11 @@ def check_split(faceset: FaceSet, heldout: torch.Tensor) -> None:
     """Raise ConfigError unless something is held out and every identity and emotion keeps a training record,
     because the generator cannot learn an input that training never shows."""
     if not heldout.any():
-        raise ConfigError("the holdout settings select no record; check holdout.combinations, holdout.emotion and holdout.yaw_ranges")
+        yaws = f"{float(faceset.yaws.min()):g} to {float(faceset.yaws.max()):g}" if len(faceset) else "none"
+        raise ConfigError(
+            "the holdout settings select no record; check holdout.combinations, holdout.emotion and holdout.yaw_ranges "
+            f"(this data set's yaws run from {yaws} degrees)"
+        )
     kept = ~heldout
     lost_people = sorted(set(range(len(faceset.identity_names))) - set(faceset.identities[kept].tolist()))
     if lost_people:

@@ -60,6 +60,7 @@ class FaceGenModule(L.LightningModule):
         emotion_names: list[str],
         scheduler: Callable[..., Any] | None = None,
         holdout: list[list] | None = None,
+        data_config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -69,6 +70,9 @@ class FaceGenModule(L.LightningModule):
         self.identity_names = list(identity_names)
         self.emotion_names = list(emotion_names)
         self.holdout = [list(record) for record in holdout or []]
+        # The resolved data, resolution and holdout settings, stored so that scripts can rebuild the data
+        # of a run from its checkpoint even after a rejected command rewrote the run's .hydra/config.yaml.
+        self.data_config = dict(data_config) if data_config is not None else None
         self.val_metrics = image_metrics("val/")
         self.test_metrics = nn.ModuleDict(
             {"generated": image_metrics("test/"), **{name: image_metrics("test/", f"_{name}") for name in BASELINES}}
@@ -166,6 +170,7 @@ class FaceGenModule(L.LightningModule):
             "identity_names": self.identity_names,
             "emotion_names": self.emotion_names,
             "holdout": self.holdout,
+            "data_config": self.data_config,
             "digest": checkpoint_digest(checkpoint),
         }
 

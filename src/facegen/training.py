@@ -134,7 +134,8 @@ def validate(cfg: DictConfig) -> None:
     if cfg.get("test") and build_holdout(cfg) is None:
         raise ConfigError("test=true evaluates held-out records, but no holdout is set; add holdout=emotion or holdout=yaw")
     if not cfg.get("train", True) and not (cfg.get("test") and cfg.get("ckpt_path")):
-        raise ConfigError("train=false only evaluates a trained run: also set test=true and ckpt_path (a checkpoint, or last)")
+        missing = " and ".join(name for name, value in (("test=true", cfg.get("test")), ("ckpt_path", cfg.get("ckpt_path"))) if not value)
+        raise ConfigError(f"train=false only evaluates a trained run: also set {missing} (ckpt_path: a checkpoint, or last)")
 
 
 def check_optimizer(cfg: DictConfig) -> None:
@@ -187,6 +188,7 @@ def build_module(cfg: DictConfig, datamodule: FaceDataModule) -> FaceGenModule:
         identity_names=faceset.identity_names,
         emotion_names=faceset.emotion_names,
         holdout=datamodule.heldout_records(),
+        data_config={key: OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) is not None else None for key in ("data", "resolution", "holdout")},
     )
 
 
@@ -308,8 +310,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test"):
         metrics.update(test_heldout(trainer, module, datamodule, ckpt_path, run_dir))
-    if trainer.is_global_zero:
+    if trainer.is_global_zero and cfg.get("train", True):
         log.info("finished after %d epochs, %d steps; metrics %s; run folder %s", trainer.current_epoch, trainer.global_step, metrics, run_dir)
+    elif trainer.is_global_zero:
+        log.info("scored the checkpoint %s without training; metrics %s; run folder %s", ckpt_path, metrics, run_dir)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment.finish()

@@ -118,7 +118,9 @@ class FaceDataModule(L.LightningDataModule):
             # Copy the images only when records are left out.
             self.train_faceset = faceset.subset(self.train_index) if heldout.any() else faceset
             if self.holdout:
-                log.info("holdout: %d records kept out of training: %s", len(self.heldout_index), describe_records(faceset, self.heldout_index[:10]))
+                shown = describe_records(faceset, self.heldout_index[:10])
+                more = f" and {len(self.heldout_index) - len(shown)} more" if len(self.heldout_index) > len(shown) else ""
+                log.info("holdout: %d records kept out of training: %s%s", len(self.heldout_index), shown, more)
         return self.train_index, self.heldout_index
 
     def heldout_records(self) -> list[list]:

@@ -136,10 +136,17 @@ def decode_images(
     return torch.stack([results[i] for i in kept]), kept
 
 
+def describe_path(path: Path) -> str:
+    """Name ``path`` for a message, adding where a relative path points from the current folder."""
+    if path.is_absolute():
+        return str(path)
+    return f"{path} (resolved from the current folder {Path.cwd()} to {path.resolve()})"
+
+
 def list_images(root: Path) -> list[Path]:
     """List image files directly inside ``root`` in a stable order; raise DataError for a missing or empty folder."""
     if not root.exists():
-        raise DataError(f"data folder not found: {root}; set data.root to the folder that holds the images")
+        raise DataError(f"data folder not found: {describe_path(root)}; set data.root to the folder that holds the images")
     if not root.is_dir():
         raise DataError(f"data.root must be a folder, got the file {root}")
     paths = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from facegen.data.images import decode_images, validate_crop
+from facegen.data.images import decode_images, describe_path, validate_crop
 from facegen.faceset import RAFD_EMOTIONS, DataError, FaceSet, one_hot_emotions
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ManifestSource:
     def _rows(self) -> list[dict]:
         """Read and check the manifest rows; raise DataError naming the file, line and value."""
         if not self.root.is_dir():
-            raise DataError(f"data folder not found: {self.root}; set data.root to the folder that holds {self.manifest.name}")
+            raise DataError(f"data folder not found: {describe_path(self.root)}; set data.root to the folder that holds {self.manifest.name}")
         if not self.manifest.is_file():
             raise DataError(f"manifest not found: {self.manifest}; create it with columns {', '.join(REQUIRED_COLUMNS)} or set data.manifest")
         with open(self.manifest, newline="", encoding="utf-8-sig") as handle:
