@@ -12,8 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
+# Header and record key of each column. cell() builds "record" and "peak_memory", which are not record keys.
 COLUMNS = (
-    ("record", None),
+    ("record", "record"),
     ("precision", "precision"),
     ("bare loop, images/s", "bare_images_per_second"),
     ("Lightning, images/s", "lightning_images_per_second"),
@@ -21,12 +22,17 @@ COLUMNS = (
     ("loader / training", "loader_over_training"),
     ("GFLOP/s (bare)", "achieved_gflops"),
     ("of matmul", "fraction_of_matmul"),
-    ("peak MiB (bare, Lightning)", None),
+    ("peak MiB (bare, Lightning)", "peak_memory"),
     ("render frames/s", "render_frames_per_second"),
 )
 
 
-def cell(record: dict, key: str) -> str:
+def cell(path: Path, record: dict, key: str) -> str:
+    if key == "record":
+        return f"`{path.stem}`"
+    if key == "peak_memory":
+        bare, lightning = record.get("bare_peak_memory_mib"), record.get("lightning_peak_memory_mib")
+        return f"{bare:.0f}, {lightning:.0f}" if bare and lightning else "-"
     value = record.get(key)
     if value is None:
         return "-"
@@ -42,20 +48,11 @@ def cell(record: dict, key: str) -> str:
 
 
 def row(path: Path, record: dict) -> str:
-    cells = []
-    for _, key in COLUMNS:
-        if key is not None:
-            cells.append(cell(record, key))
-        elif not cells:
-            cells.append(f"`{path.stem}`")
-        else:
-            bare, lightning = record.get("bare_peak_memory_mib"), record.get("lightning_peak_memory_mib")
-            cells.append(f"{bare:.0f}, {lightning:.0f}" if bare and lightning else "-")
-    return "| " + " | ".join(cells) + " |"
+    return "| " + " | ".join(cell(path, record, key) for _, key in COLUMNS) + " |"
 
 
 def read_record(path: Path) -> dict:
-    """Load one record; raise SystemExit for a file that benchmarks/speed.py did not write."""
+    """Load one record, and raise SystemExit for a file that benchmarks/speed.py did not write."""
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -74,6 +71,7 @@ def main() -> None:
     print("|" + " --- |" * len(COLUMNS))
     for path, record in records:
         print(row(path, record))
+
 
 if __name__ == "__main__":
     main()

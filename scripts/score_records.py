@@ -111,18 +111,20 @@ def cross_emotion_table(loaded: LoadedGenerator, faces: FaceSet, train_index: to
     if not pairs:
         return None
     rows = []
-    scored_held = set()
-    for (held_emotion, other_emotion), matched in sorted(pairs.items()):
-        records = torch.tensor([record for record, _ in matched])
-        partners = torch.tensor([partner for _, partner in matched])
-        generated_held, generated_other = generate(loaded, faces, records), generate(loaded, faces, partners)
-        real_held, real_other = real_images(faces, records), real_images(faces, partners)
-        if held_emotion not in scored_held:
-            # Every person with a held-out record of this emotion has a trained photo of some other emotion.
-            scored_held.add(held_emotion)
-            rows.append((f"generated {held_emotion}", f"real {held_emotion} (held out)", len(matched), *score(generated_held, real_held)))
-        rows.append((f"generated {held_emotion}", f"real {other_emotion} (trained)", len(matched), *score(generated_held, real_other)))
-        rows.append((f"generated {other_emotion}", f"real {held_emotion} (held out)", len(matched), *score(generated_other, real_held)))
+    for held_emotion in sorted({held for held, _ in pairs}):
+        # Each held-out record once against its own photo, then paired with each of the person's other emotions.
+        held_records = torch.tensor(sorted({record for (held, _), matched in pairs.items() if held == held_emotion for record, _ in matched}))
+        own_score = score(generate(loaded, faces, held_records), real_images(faces, held_records))
+        rows.append((f"generated {held_emotion}", f"real {held_emotion} (held out)", len(held_records), *own_score))
+        for (held, other_emotion), matched in sorted(pairs.items()):
+            if held != held_emotion:
+                continue
+            records = torch.tensor([record for record, _ in matched])
+            partners = torch.tensor([partner for _, partner in matched])
+            generated_held, generated_other = generate(loaded, faces, records), generate(loaded, faces, partners)
+            real_held, real_other = real_images(faces, records), real_images(faces, partners)
+            rows.append((f"generated {held_emotion}", f"real {other_emotion} (trained)", len(matched), *score(generated_held, real_other)))
+            rows.append((f"generated {other_emotion}", f"real {held_emotion} (held out)", len(matched), *score(generated_other, real_held)))
     return markdown(("image", "against", "records", "PSNR (dB)", "SSIM"), rows)
 
 
@@ -157,6 +159,7 @@ def main() -> None:
         tables.append(cross)
     print(f"{loaded.path} (epoch {loaded.epoch + 1}), {len(faces)} records\n")
     print("\n\n".join(tables))
+
 
 if __name__ == "__main__":
     main()

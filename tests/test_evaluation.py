@@ -334,7 +334,11 @@ def test_train_py_test_stage(tmp_path, cache_dir):
     assert "(real, generated)" in script.stdout
     assert "no photo" not in script.stdout
     assert Image.open(heldout_sheet).size == (16 * 34 + 2, 2 * 34 + 2)
-    for bad, message in (([command[1], str(tmp_path), str(heldout_sheet)], "error: no last.ckpt"), ([*command[1:], "--zoom", "0"], "--zoom must be at least 1")):
+    bad_inputs = [
+        ([command[1], str(tmp_path), str(heldout_sheet)], "error: no last.ckpt"),
+        ([*command[1:], "--zoom", "0"], "--zoom must be at least 1"),
+    ]
+    for bad, message in bad_inputs:
         script = subprocess.run([sys.executable, *bad], cwd=PROJECT_ROOT, env=subprocess_env(cache_dir), capture_output=True, text=True, timeout=120)
         assert script.returncode != 0
         assert message in script.stderr
